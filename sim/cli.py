@@ -1,0 +1,159 @@
+"""Command line: ``cmlsim run | validate | models``.
+
+Bad input is normal input: a scenario error prints one line (file, line, key path, what was found,
+what was expected) and exits with code 2, never a traceback. Heavy libraries (xarray, matplotlib)
+are imported only after the simulation, so ``cmlsim run`` reaches its first integration step fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+EXIT_BAD_INPUT = 2
+
+
+def _months(days: float) -> str:
+    return "never" if days != days else f"{days / (365.25 / 12):.1f} mo"
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from sim import models
+
+    names = models.names() if not args.name else [args.name]
+    for i, name in enumerate(names):
+        try:
+            spec = models.get(name)
+        except KeyError as exc:
+            print(f"cmlsim models: {exc.args[0]}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        if i:
+            print()
+        print(spec.format())
+    if not args.name:
+        from sim.readout import QPCR
+        from sim.therapy.drugs import DRUGS
+
+        print("\nqPCR measurement model (sim.readout.QPCR)")
+        print(QPCR.format())
+        print("\nDrugs (sim.therapy.drugs)")
+        for drug in DRUGS.values():
+            print(
+                f"  {drug.name}: standard {drug.standard_dose:g} mg every "
+                f"{drug.standard_interval * 24:g} h; ka {drug.ka / 24:.3g}/h, "
+                f"t1/2 {drug.half_life_h:.3g} h, V/F {drug.volume:g} L, "
+                f"CL/F {drug.clearance_l_per_h:.3g} L/h, EC50 {drug.ec50:g} mg/L, "
+                f"hill {drug.hill:g}  [{drug.source}]"
+            )
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from sim.scenario import validate_main
+
+    worst = 0
+    for path in args.scenario:
+        worst = max(worst, validate_main(path))
+    return worst
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from sim.scenario import ScenarioError, load
+
+    try:
+        sc = load(args.scenario)
+    except ScenarioError as exc:
+        print(f"cmlsim run: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if sc.engine != "ode":
+        print(
+            f"cmlsim run: {args.scenario}: engine {sc.engine!r} is not available yet",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    from sim.run import run_scenario
+
+    t0 = time.perf_counter()
+    result = run_scenario(sc)
+    elapsed = time.perf_counter() - t0
+    from sim.results import write_run
+
+    out = write_run(
+        result,
+        results_root=args.results,
+        overwrite=args.overwrite,
+        formats=sc.formats,
+        figure=sc.figure and not args.no_figure,
+    )
+    s = result.summary
+    st = result.stats
+    print(f"{sc.name}: {sc.model}, ODE engine, horizon {_months(sc.horizon)}, seed {sc.seed}")
+    print(
+        f"  true MMR at {_months(s['t_mmr'])}, MR4 at {_months(s['t_mr4'])}, "
+        f"MR4.5 at {_months(s['t_mr45'])}"
+    )
+    print(
+        f"  measured MMR at {_months(s['t_mmr_measured'])}, MR4 at {_months(s['t_mr4_measured'])}, "
+        f"MR4.5 at {_months(s['t_mr45_measured'])}"
+    )
+    if s["stop_time"] == s["stop_time"]:
+        print(
+            f"  TKI stopped at {_months(s['stop_time'])} (BCR-ABL1 {s['bcr_abl_at_stop']:.2g} %, "
+            f"NK {s.get('N_at_stop', float('nan')):.0f}/µL, "
+            f"exhaustion {s.get('E_at_stop', float('nan')):.2f}); "
+            + (
+                f"relapse at {_months(s['relapse_time'])}"
+                if s["relapse_time"] == s["relapse_time"]
+                else "no relapse (treatment-free remission)"
+            )
+        )
+    else:
+        print("  TKI never stopped")
+    print(
+        f"  solver: {st['steps']} steps, {st['rejected']} rejected, {st['rhs_calls']} rhs calls, "
+        f"{st['failures']} failures; {elapsed * 1e3:.1f} ms"
+    )
+    print(f"  results: {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cmlsim",
+        description="Simulate CML under TKI therapy with the immune system in the loop.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run a scenario and write results/<name>/")
+    p.add_argument("scenario", help="scenario file (TOML)")
+    p.add_argument("--results", default="results", help="results folder (default: results)")
+    p.add_argument("--overwrite", action="store_true", help="replace results/<name>/ if it exists")
+    p.add_argument("--no-figure", action="store_true", help="skip the figure")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("validate", help="check scenario files; exit code 2 on the first error")
+    p.add_argument("scenario", nargs="+")
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("models", help="list the models and their parameter tables")
+    p.add_argument("name", nargs="?", help="one model only")
+    p.set_defaults(func=_cmd_models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cmlsim`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("cmlsim: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

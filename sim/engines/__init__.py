@@ -1,0 +1,1 @@
+"""Simulation engines: ODE integration kernels and random numbers for stochastic kernels."""

@@ -1,0 +1,686 @@
+"""ODE engine: adaptive Dormand–Prince 5(4) with dense output, driven by the clinical protocol.
+
+One patient's run is a sequence of segments between discontinuities (monitoring visits, dose
+changes, TKI stop and restart, and every dose in ``daily`` PK mode). Within a segment the drive is
+smooth and the DP5 integrator (``sim.engines.dp5``) takes adaptive steps; at each boundary it
+restarts (fresh right-hand-side evaluation). Visits take a qPCR measurement (``sim.readout``) and
+the protocol decides, on measured values, to schedule a stop, stop, declare relapse, restart or
+change the dose: all inside one jitted function, so cohorts and sweeps never return to Python
+between visits.
+
+Model binding. numba cannot reuse its on-disk cache for a function that receives another jitted
+function as an argument, so the model's ``rhs`` and ``readout`` are module globals here. This file
+is the kernel for ``cml_immune``; :mod:`sim.engines.binding` writes a copy for any other model by
+rewriting the one import line marked ``model-binding``.
+
+Array layouts (column indices are module constants, frozen into the kernels):
+
+- therapy schedule ``sched[k, :]``: ``SCH_START, SCH_END`` (days; ``inf`` = open),
+  ``SCH_DOSE`` (mg), ``SCH_TAU`` (dosing interval, days), ``SCH_MODE``
+  (``MODE_KILL`` constant kill rate linear in dose as Hähnel fits it, ``MODE_INTERVAL``
+  E_max effect averaged over a steady-state interval,
+  ``MODE_DAILY`` every dose resolved), then the drug vector (``sim.therapy.drugs``)
+  from ``SCH_DRUG``.
+- protocol ``proto``: the ``PR_*`` constants.
+- results: ``summary`` (``S_*``), ``stats`` (``ST_*``), ``visits[i, :]`` (``V_*``),
+  ``events[i, :]`` (time, ``EV_*`` kind, value).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from sim import readout as _qpcr
+from sim.engines import dp5 as _m
+from sim.engines import rng as _rng
+from sim.models.cml_immune import N_STATE, readout, rhs  # model-binding
+from sim.therapy import drive as _dv
+from sim.therapy import drugs as _dr
+from sim.therapy import pk as _pk
+
+DAYS_PER_MONTH = 365.25 / 12.0
+
+# --- therapy schedule columns
+SCH_START, SCH_END, SCH_DOSE, SCH_TAU, SCH_MODE, SCH_DRUG = 0, 1, 2, 3, 4, 5
+SCH_N = SCH_DRUG + _dr.N_DRUG
+MODE_KILL, MODE_INTERVAL, MODE_DAILY = 0, 1, 2
+
+# --- protocol entries
+PR_HORIZON = 0
+PR_STOP_KIND = 1  # 0 never, 1 fixed time, 2 criteria at visits
+PR_STOP_AT = 2
+PR_STOP_AFTER = 3  # minimum time on TKI (days)
+PR_STOP_DEPTH = 4  # readout DEPTH_* code to be sustained
+PR_STOP_FOR = 5  # sustained for (days)
+PR_LEAD_IN = 6  # days at reduced dose before the stop
+PR_LEAD_DOSE = 7  # dose fraction during the lead-in
+PR_RELAPSE_RULE = 8  # 1 single loss of MMR, 2 two consecutive
+PR_RESTART = 9  # 1 restart TKI on relapse, 0 never
+PR_MAX_STOPS = 10
+PR_DECIDE_TRUE = 11  # 1 decisions on the true BCR-ABL1, 0 on measured qPCR
+PR_MONITOR_EVERY = 12  # 0 = ELN 2020 schedule, > 0 fixed spacing (days)
+PR_N = 13
+STOP_NEVER, STOP_FIXED, STOP_CRITERIA = 0, 1, 2
+
+# --- summary entries (times in days since diagnosis, NaN if never)
+S_T_MMR, S_T_MR4, S_T_MR45 = 0, 1, 2
+S_T_MMR_MEAS, S_T_MR4_MEAS, S_T_MR45_MEAS = 3, 4, 5
+S_STOP_TIME, S_RELAPSE_TIME, S_RESTART_TIME, S_N_STOPS = 6, 7, 8, 9
+S_BCR_AT_STOP, S_MAX_AFTER_STOP, S_T_LOSS_TRUE = 10, 11, 12
+S_TKI_DAYS, S_TKI_EXPOSURE, S_LEAD_IN_START, S_LEAD_IN_FAIL = 13, 14, 15, 16
+S_STATE_AT_STOP = 17  # N_STATE entries from here
+S_N = S_STATE_AT_STOP + N_STATE
+
+# --- solver statistics
+ST_STEPS, ST_REJECTED, ST_RHS, ST_FAILURES, ST_RESTARTS, ST_VISITS, ST_EVENTS = range(7)
+ST_N = 7
+
+# --- visit record columns
+V_TIME, V_TRUE, V_MEAS, V_DET, V_ABL1, V_LOD, V_DEPTH, V_ON_TKI, V_ACTION = range(9)
+V_N = 9
+ACT_NONE, ACT_STOP_SCHEDULED, ACT_STOP, ACT_RELAPSE, ACT_RESTART, ACT_DOSE = 0, 1, 2, 3, 4, 5
+
+# --- therapy event kinds (for therapy bars)
+EV_TKI_LEVEL = 1  # value = effective dose fraction from this time on (0 = off)
+
+# --- drive kinetics state (what the drive needs between segment boundaries)
+TK_MODE, TK_U, TK_AGUT, TK_CONC, TK_TLAST, TK_KA, TK_KE, TK_EC50, TK_HILL, TK_GREF = range(10)
+TK_N = 10
+TKM_CONST, TKM_PK = 0, 1
+
+# --- integration status
+OK, FAILED = 0, 1
+MAX_STEPS = 5_000_000
+
+
+@njit(cache=True, inline="always")
+def _drive(t, tk, drive):
+    """Fill the drive vector at time t from the drive kinetics state."""
+    for i in range(drive.shape[0]):
+        drive[i] = 0.0
+    if tk[TK_MODE] == TKM_CONST:
+        drive[_dv.TKI] = tk[TK_U]
+    else:
+        _a_gut, conc = _pk.advance(tk[TK_AGUT], tk[TK_CONC], t - tk[TK_TLAST], tk[TK_KA], tk[TK_KE])
+        drive[_dv.TKI] = _pk.emax(conc, tk[TK_EC50], tk[TK_HILL]) / tk[TK_GREF]
+
+
+@njit(cache=True)
+def _eval(t, y, p, tk, drive, out, stats):
+    _drive(t, tk, drive)
+    rhs(t, y, p, drive, out)
+    stats[ST_RHS] += 1
+
+
+@njit(cache=True)
+def initial_step(t, y, f, p, tk, drive, rtol, atol, tmp, ftmp, stats):
+    """Starting step size (Hairer, Nørsett & Wanner I, section II.4; as SciPy's
+    ``select_initial_step``)."""
+    n = y.shape[0]
+    d0 = 0.0
+    d1 = 0.0
+    for i in range(n):
+        sc = atol[i] + abs(y[i]) * rtol
+        d0 += (y[i] / sc) ** 2
+        d1 += (f[i] / sc) ** 2
+    d0 = np.sqrt(d0 / n)
+    d1 = np.sqrt(d1 / n)
+    h0 = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / d1
+    for i in range(n):
+        tmp[i] = y[i] + h0 * f[i]
+    _eval(t + h0, tmp, p, tk, drive, ftmp, stats)
+    d2 = 0.0
+    for i in range(n):
+        sc = atol[i] + abs(y[i]) * rtol
+        d2 += ((ftmp[i] - f[i]) / sc) ** 2
+    d2 = np.sqrt(d2 / n) / h0
+    if d1 <= 1e-15 and d2 <= 1e-15:
+        h1 = max(1e-6, h0 * 1e-3)
+    else:
+        h1 = (0.01 / max(d1, d2)) ** (1.0 / _m.ORDER)
+    return min(100.0 * h0, h1)
+
+
+@njit(cache=True)
+def _bisect_crossing(thr, h, t_old, y_old, K, p, tmp, lo, hi):
+    """Time in (t_old + lo h, t_old + hi h] where the dense readout crosses thr (bisection)."""
+    _m.dense(lo, h, y_old, K, tmp)
+    below_lo = readout(tmp, p) <= thr
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        _m.dense(mid, h, y_old, K, tmp)
+        if (readout(tmp, p) <= thr) == below_lo:
+            lo = mid
+        else:
+            hi = mid
+    return t_old + hi * h
+
+
+@njit(cache=True)
+def _track_step(t_old, h, y_old, y_new, K, p, summary, post_stop, tmp):
+    """True-state milestones from one accepted step, judged on the dense output."""
+    r_old = readout(y_old, p)
+    r_new = readout(y_new, p)
+    # first downward crossings of MMR, MR4, MR4.5 (true values)
+    for slot, thr in ((S_T_MMR, _qpcr.MMR), (S_T_MR4, _qpcr.MR4), (S_T_MR45, _qpcr.MR45)):
+        if np.isnan(summary[slot]) and r_old > thr and r_new <= thr:
+            summary[slot] = _bisect_crossing(thr, h, t_old, y_old, K, p, tmp, 0.0, 1.0)
+    if post_stop:
+        # maximum after the stop, from four points per step (dense output), and the first rise
+        # above MMR; a step that peaks between samples is caught by the next step's start value
+        prev = r_old
+        prev_th = 0.0
+        for q in range(1, 5):
+            th = 0.25 * q
+            _m.dense(th, h, y_old, K, tmp)
+            r = readout(tmp, p)
+            if r > summary[S_MAX_AFTER_STOP] or np.isnan(summary[S_MAX_AFTER_STOP]):
+                summary[S_MAX_AFTER_STOP] = r
+            if np.isnan(summary[S_T_LOSS_TRUE]) and prev <= _qpcr.MMR and r > _qpcr.MMR:
+                summary[S_T_LOSS_TRUE] = _bisect_crossing(
+                    _qpcr.MMR, h, t_old, y_old, K, p, tmp, prev_th, th
+                )
+            prev = r
+            prev_th = th
+
+
+@njit(cache=True)
+def integrate(
+    t0, t1, y, f, p, tk, drive, rtol, atol, h, K, ynew, err, tmp,
+    t_out, y_out, d_out, io, summary, post_stop, stats,
+):  # fmt: skip
+    """Integrate from t0 to t1 (one smooth segment) with DP5; y and f are updated in place.
+
+    ``f`` must hold rhs(t0, y) on entry. Output rows ``t_out[io[0]:]`` in (t0, t1] are filled
+    from the dense output (``t_out[io[0]] == t0`` is filled from y). Returns the last accepted step
+    size (a good first guess for the next segment) and a status (``OK`` or ``FAILED``).
+    """
+    n = y.shape[0]
+    t = t0
+    n_out = t_out.shape[0]
+    # outputs exactly at the segment start
+    while io[0] < n_out and t_out[io[0]] <= t0:
+        if t_out[io[0]] == t0:
+            _drive(t0, tk, drive)
+            for i in range(n):
+                y_out[io[0], i] = y[i]
+            for i in range(drive.shape[0]):
+                d_out[io[0], i] = drive[i]
+        io[0] += 1
+    if h <= 0.0:
+        h = initial_step(t, y, f, p, tk, drive, rtol, atol, tmp, K[1], stats)
+    for i in range(n):
+        K[0, i] = f[i]
+    while t < t1:
+        if stats[ST_STEPS] >= MAX_STEPS:
+            return h, FAILED
+        span = t1 - t
+        last = False
+        h_try = h
+        if h >= span * (1.0 - 1e-12):
+            h = span
+            last = True
+        rejected_once = False
+        while True:
+            hmin = 1e-12 * max(1.0, abs(t))
+            if not h >= hmin:  # also catches a NaN step size
+                return h, FAILED
+            for i in range(n):
+                tmp[i] = y[i] + h * _m.A21 * K[0, i]
+            _eval(t + _m.C2 * h, tmp, p, tk, drive, K[1], stats)
+            for i in range(n):
+                tmp[i] = y[i] + h * (_m.A31 * K[0, i] + _m.A32 * K[1, i])
+            _eval(t + _m.C3 * h, tmp, p, tk, drive, K[2], stats)
+            for i in range(n):
+                tmp[i] = y[i] + h * (_m.A41 * K[0, i] + _m.A42 * K[1, i] + _m.A43 * K[2, i])
+            _eval(t + _m.C4 * h, tmp, p, tk, drive, K[3], stats)
+            for i in range(n):
+                tmp[i] = y[i] + h * (
+                    _m.A51 * K[0, i] + _m.A52 * K[1, i] + _m.A53 * K[2, i] + _m.A54 * K[3, i]
+                )
+            _eval(t + _m.C5 * h, tmp, p, tk, drive, K[4], stats)
+            for i in range(n):
+                tmp[i] = y[i] + h * (
+                    _m.A61 * K[0, i]
+                    + _m.A62 * K[1, i]
+                    + _m.A63 * K[2, i]
+                    + _m.A64 * K[3, i]
+                    + _m.A65 * K[4, i]
+                )
+            t_new = t1 if last else t + h
+            _eval(t_new, tmp, p, tk, drive, K[5], stats)
+            for i in range(n):
+                ynew[i] = y[i] + h * (
+                    _m.B1 * K[0, i]
+                    + _m.B3 * K[2, i]
+                    + _m.B4 * K[3, i]
+                    + _m.B5 * K[4, i]
+                    + _m.B6 * K[5, i]
+                )
+            _eval(t_new, ynew, p, tk, drive, K[6], stats)
+            for i in range(n):
+                err[i] = h * (
+                    _m.E1 * K[0, i]
+                    + _m.E3 * K[2, i]
+                    + _m.E4 * K[3, i]
+                    + _m.E5 * K[4, i]
+                    + _m.E6 * K[5, i]
+                    + _m.E7 * K[6, i]
+                )
+            en = _m.error_norm(err, y, ynew, rtol, atol)
+            if not np.isfinite(en):
+                en = 1e10
+            if en <= 1.0:
+                break
+            stats[ST_REJECTED] += 1
+            h *= max(_m.MIN_FACTOR, _m.SAFETY * en**_m.ERROR_EXPONENT)
+            last = False
+            rejected_once = True
+        stats[ST_STEPS] += 1
+        # dense output at requested times in (t, t_new]
+        while io[0] < n_out and t_out[io[0]] <= t_new:
+            theta = (t_out[io[0]] - t) / h
+            _m.dense(theta, h, y, K, tmp)
+            _drive(t_out[io[0]], tk, drive)
+            for i in range(n):
+                y_out[io[0], i] = max(tmp[i], 0.0)
+            for i in range(drive.shape[0]):
+                d_out[io[0], i] = drive[i]
+            io[0] += 1
+        _track_step(t, h, y, ynew, K, p, summary, post_stop, tmp)
+        # accept; keep states non-negative (a clipped state needs a fresh derivative)
+        clipped = False
+        for i in range(n):
+            if ynew[i] < 0.0:
+                ynew[i] = 0.0
+                clipped = True
+            if not np.isfinite(ynew[i]):
+                return h, FAILED
+            y[i] = ynew[i]
+        if clipped:
+            _eval(t_new, y, p, tk, drive, K[6], stats)
+        for i in range(n):
+            K[0, i] = K[6, i]
+        t = t_new
+        if en == 0.0:
+            factor = _m.MAX_FACTOR
+        else:
+            factor = min(_m.MAX_FACTOR, _m.SAFETY * en**_m.ERROR_EXPONENT)
+        if rejected_once:
+            factor = min(1.0, factor)
+        if last and not rejected_once:
+            h = max(h_try, h * factor)  # a step cut short by t1 says little about the next one
+        else:
+            h *= factor
+    for i in range(n):
+        f[i] = K[0, i]
+    return h, OK
+
+
+@njit(cache=True)
+def _active_segment(sched, t):
+    """Index of the schedule segment active at t (start <= t < end), or -1."""
+    for k in range(sched.shape[0]):
+        if sched[k, SCH_START] <= t < sched[k, SCH_END]:
+            return k
+    return -1
+
+
+@njit(cache=True)
+def _next_boundary(sched, t):
+    """First segment start or end strictly after t (inf if none)."""
+    nb = np.inf
+    for k in range(sched.shape[0]):
+        s = sched[k, SCH_START]
+        e = sched[k, SCH_END]
+        if s > t and s < nb:
+            nb = s
+        if e > t and e < nb:
+            nb = e
+    return nb
+
+
+@njit(cache=True)
+def _dose_fraction(sched, k, mult):
+    """Dose of segment k, times the protocol's multiplier, relative to the drug's standard dose."""
+    std = sched[k, SCH_DRUG + _dr.STD_DOSE]
+    return sched[k, SCH_DOSE] * mult / std
+
+
+@njit(cache=True)
+def _configure(sched, k, mult, tki_allowed, t, tk):
+    """Set the drive kinetics for [t, next boundary): constant effect, or PK with doses."""
+    if k < 0 or not tki_allowed:
+        if tk[TK_MODE] == TKM_PK:
+            return  # washout: the last drug's PK keeps decaying, no more doses
+        tk[TK_MODE] = TKM_CONST
+        tk[TK_U] = 0.0
+        return
+    mode = sched[k, SCH_MODE]
+    d = sched[k, SCH_DRUG : SCH_DRUG + _dr.N_DRUG]
+    if mode == MODE_KILL:
+        tk[TK_MODE] = TKM_CONST
+        tk[TK_U] = _dose_fraction(sched, k, mult)
+    elif mode == MODE_INTERVAL:
+        tk[TK_MODE] = TKM_CONST
+        tk[TK_U] = _pk.relative_effect(sched[k, SCH_DOSE] * mult, sched[k, SCH_TAU], d)
+    else:
+        if tk[TK_MODE] != TKM_PK:
+            tk[TK_AGUT] = 0.0
+            tk[TK_CONC] = 0.0
+            tk[TK_TLAST] = t
+        tk[TK_MODE] = TKM_PK
+        tk[TK_KA] = d[_dr.KA]
+        tk[TK_KE] = d[_dr.KE]
+        tk[TK_EC50] = d[_dr.EC50]
+        tk[TK_HILL] = d[_dr.HILL]
+        tk[TK_GREF] = _pk.interval_mean_effect(d[_dr.STD_DOSE], d[_dr.STD_TAU], d)
+
+
+@njit(cache=True)
+def _give_dose(sched, k, mult, t, tk):
+    """Daily mode: advance the PK state to t and add one dose."""
+    a_gut, conc = _pk.advance(tk[TK_AGUT], tk[TK_CONC], t - tk[TK_TLAST], tk[TK_KA], tk[TK_KE])
+    dose = sched[k, SCH_DOSE] * mult
+    tk[TK_AGUT] = a_gut + sched[k, SCH_DRUG + _dr.BIO] * dose / sched[k, SCH_DRUG + _dr.VOL]
+    tk[TK_CONC] = conc
+    tk[TK_TLAST] = t
+
+
+@njit(cache=True)
+def _next_dose_after(sched, k, t):
+    """First dose time of segment k at or after t."""
+    s = sched[k, SCH_START]
+    tau = sched[k, SCH_TAU]
+    j = np.ceil((t - s) / tau - 1e-9)
+    return s + max(j, 0.0) * tau
+
+
+@njit(cache=True)
+def _next_visit(proto, t, tki_allowed, t_stop, in_mmr):
+    """ELN 2020 monitoring: every 3 months on TKI (monthly after a restart until MMR is back);
+    after a stop monthly for months 1-6, every 2 months for 7-12, then every 3 months."""
+    every = proto[PR_MONITOR_EVERY]
+    if every > 0.0:
+        return t + every
+    if tki_allowed:
+        return (
+            t + (3.0 if in_mmr else 1.0) * DAYS_PER_MONTH
+            if t_stop >= 0
+            else t + 3.0 * DAYS_PER_MONTH
+        )
+    months = (t - t_stop) / DAYS_PER_MONTH
+    if months < 6.0 - 1e-9:
+        return t + DAYS_PER_MONTH
+    if months < 12.0 - 1e-9:
+        return t + 2.0 * DAYS_PER_MONTH
+    return t + 3.0 * DAYS_PER_MONTH
+
+
+@njit(cache=True)
+def _log_event(events, stats, t, value):
+    j = stats[ST_EVENTS]
+    if j < events.shape[0]:
+        events[j, 0] = t
+        events[j, 1] = EV_TKI_LEVEL
+        events[j, 2] = value
+        stats[ST_EVENTS] += 1
+
+
+@njit(cache=True)
+def _tki_level(sched, t, mult, tki_allowed):
+    k = _active_segment(sched, t)
+    if k < 0 or not tki_allowed:
+        return 0.0
+    return _dose_fraction(sched, k, mult)
+
+
+@njit(cache=True)
+def simulate_one(
+    y0, p, sched, proto, qpcr, state, rtol, atol,
+    t_out, y_out, d_out, visits, events, summary, stats,
+):  # fmt: skip
+    """Run one patient from diagnosis (t = 0) to the horizon under the protocol.
+
+    Parameters
+    ----------
+    y0, p : float64 arrays
+        Initial state at diagnosis and model parameter vector (internal units).
+    sched, proto, qpcr : float64 arrays
+        Therapy schedule (``SCH_*`` columns), protocol (``PR_*``) and qPCR parameters.
+    state : uint64[4]
+        This patient's xoshiro256** stream (advanced in place).
+    rtol : float
+        Relative tolerance; ``atol`` is the per-state absolute tolerance vector.
+    t_out : float64 array
+        Increasing output times in [0, horizon]; ``y_out`` (n_out, n_state) and ``d_out``
+        (n_out, n_drive) receive the dense output.
+    visits, events, summary, stats : float64 / int64 arrays
+        Filled in place (see the module docstring). ``summary`` must be NaN-initialised.
+    """
+    n = y0.shape[0]
+    horizon = proto[PR_HORIZON]
+    y = y0.copy()
+    f = np.empty(n)
+    K = np.empty((7, n))
+    ynew = np.empty(n)
+    err = np.empty(n)
+    tmp = np.empty(n)
+    drive = np.zeros(_dv.N_DRIVE)
+    tk = np.zeros(TK_N)
+    io = np.zeros(1, dtype=np.int64)
+
+    t = 0.0
+    h = -1.0
+    tki_allowed = True
+    mult = 1.0
+    n_stops = 0
+    t_stop = -1.0  # time of the latest stop
+    stop_at = proto[PR_STOP_AT] if proto[PR_STOP_KIND] == STOP_FIXED else np.inf
+    lead_start = stop_at - proto[PR_LEAD_IN] if proto[PR_LEAD_IN] > 0 else np.inf
+    if proto[PR_MAX_STOPS] < 1:
+        stop_at = np.inf
+        lead_start = np.inf
+    run_start = np.nan  # first visit of the current run of visits at the stop depth
+    n_loss = 0  # consecutive visits above MMR
+    in_mmr = False
+    post_stop = False  # tracking the true maximum after the first stop
+    next_visit = _next_visit(proto, 0.0, True, -1.0, True)
+    next_dose = np.inf
+    k_prev = -2
+    level = _tki_level(sched, 0.0, mult, tki_allowed)
+    _log_event(events, stats, 0.0, level)
+    summary[S_TKI_DAYS] = 0.0
+    summary[S_TKI_EXPOSURE] = 0.0
+
+    for i in range(n):
+        if not np.isfinite(y[i]):
+            stats[ST_FAILURES] += 1
+            t = horizon  # nothing to integrate: flagged as a failure, outputs stay NaN
+    while t < horizon:
+        k = _active_segment(sched, t)
+        if k != k_prev:
+            _configure(sched, k, mult, tki_allowed, t, tk)
+            if k >= 0 and sched[k, SCH_MODE] == MODE_DAILY and tki_allowed:
+                next_dose = _next_dose_after(sched, k, t)
+            else:
+                next_dose = np.inf
+            k_prev = k
+        if k >= 0 and tki_allowed and sched[k, SCH_MODE] == MODE_DAILY and next_dose <= t:
+            _give_dose(sched, k, mult, t, tk)
+            next_dose += sched[k, SCH_TAU]
+        _eval(t, y, p, tk, drive, f, stats)
+        t_next = min(horizon, next_visit, stop_at, lead_start, _next_boundary(sched, t), next_dose)
+        if t_next <= t:  # guard: nothing can be scheduled in the past
+            t_next = min(horizon, t + 1e-9)
+        h, status = integrate(
+            t, t_next, y, f, p, tk, drive, rtol, atol, h, K, ynew, err, tmp,
+            t_out, y_out, d_out, io, summary, post_stop, stats,
+        )  # fmt: skip
+        stats[ST_RESTARTS] += 1
+        if level > 0.0:
+            summary[S_TKI_DAYS] += t_next - t
+            summary[S_TKI_EXPOSURE] += level * (t_next - t)
+        t = t_next
+        if status != OK:
+            stats[ST_FAILURES] += 1
+            break
+        if t >= horizon:
+            break
+        changed = False
+        # lead-in before a scheduled stop (fixed-time stops)
+        if t >= lead_start:
+            lead_start = np.inf
+            mult = proto[PR_LEAD_DOSE]
+            summary[S_LEAD_IN_START] = t
+            changed = True
+        # scheduled stop
+        if t >= stop_at:
+            stop_at = np.inf
+            tki_allowed = False
+            mult = 1.0
+            n_stops += 1
+            n_loss = 0
+            t_stop = t
+            if np.isnan(summary[S_STOP_TIME]):
+                summary[S_STOP_TIME] = t
+                summary[S_BCR_AT_STOP] = readout(y, p)
+                for i in range(n):
+                    summary[S_STATE_AT_STOP + i] = y[i]
+                post_stop = True
+            next_visit = _next_visit(proto, t, False, t_stop, False)
+            changed = True
+            j = stats[ST_VISITS] - 1
+            if j >= 0 and visits[j, V_TIME] == t:
+                visits[j, V_ACTION] = ACT_STOP
+        # monitoring visit
+        if t >= next_visit:
+            true_pct = readout(y, p)
+            if proto[PR_DECIDE_TRUE] > 0:
+                meas, det, abl1, lod = true_pct, 1.0, np.inf, 0.0
+                depth = _qpcr.mr_depth(meas, det, abl1)
+            else:
+                meas, det, abl1, lod = _qpcr.measure(true_pct, qpcr, state)
+                depth = _qpcr.mr_depth(meas, det, abl1)
+            action = ACT_NONE
+            lost = det > 0 and meas > _qpcr.MMR
+            in_mmr = depth >= _qpcr.DEPTH_MMR
+            if depth >= _qpcr.DEPTH_MMR and np.isnan(summary[S_T_MMR_MEAS]):
+                summary[S_T_MMR_MEAS] = t
+            if depth >= _qpcr.DEPTH_MR4 and np.isnan(summary[S_T_MR4_MEAS]):
+                summary[S_T_MR4_MEAS] = t
+            if depth >= _qpcr.DEPTH_MR45 and np.isnan(summary[S_T_MR45_MEAS]):
+                summary[S_T_MR45_MEAS] = t
+            n_loss = n_loss + 1 if lost else 0
+            relapse = n_loss >= proto[PR_RELAPSE_RULE]
+            if tki_allowed:
+                if depth >= proto[PR_STOP_DEPTH]:
+                    if np.isnan(run_start):
+                        run_start = t
+                else:
+                    run_start = np.nan
+                if stop_at < np.inf and lead_start == np.inf and mult != 1.0 and relapse:
+                    # recurrence during the reduced-dose lead-in: back to full dose, no stop
+                    stop_at = np.inf
+                    mult = 1.0
+                    summary[S_LEAD_IN_FAIL] = t
+                    action = ACT_DOSE
+                    changed = True
+                    run_start = np.nan
+                elif (
+                    proto[PR_STOP_KIND] == STOP_CRITERIA
+                    and stop_at == np.inf
+                    and n_stops < proto[PR_MAX_STOPS]
+                    and summary[S_TKI_DAYS] >= proto[PR_STOP_AFTER] - 1e-6
+                    and not np.isnan(run_start)
+                    and t - run_start >= proto[PR_STOP_FOR] - 1e-6
+                ):
+                    if proto[PR_LEAD_IN] > 0:
+                        stop_at = t + proto[PR_LEAD_IN]
+                        mult = proto[PR_LEAD_DOSE]
+                        summary[S_LEAD_IN_START] = t
+                        action = ACT_STOP_SCHEDULED
+                        changed = True
+                    else:
+                        stop_at = t  # stop now (handled below, same time)
+                        action = ACT_STOP
+            else:
+                if relapse:
+                    action = ACT_RELAPSE
+                    if np.isnan(summary[S_RELAPSE_TIME]):
+                        summary[S_RELAPSE_TIME] = t
+                    if proto[PR_RESTART] > 0:
+                        tki_allowed = True
+                        mult = 1.0
+                        post_stop = False
+                        run_start = np.nan
+                        n_loss = 0
+                        action = ACT_RESTART
+                        if np.isnan(summary[S_RESTART_TIME]):
+                            summary[S_RESTART_TIME] = t
+                        changed = True
+            j = stats[ST_VISITS]
+            if j < visits.shape[0]:
+                visits[j, V_TIME] = t
+                visits[j, V_TRUE] = true_pct
+                visits[j, V_MEAS] = meas
+                visits[j, V_DET] = det
+                visits[j, V_ABL1] = abl1
+                visits[j, V_LOD] = lod
+                visits[j, V_DEPTH] = depth
+                visits[j, V_ON_TKI] = 1.0 if tki_allowed else 0.0
+                visits[j, V_ACTION] = action
+                stats[ST_VISITS] += 1
+            if stop_at <= t:  # immediate stop decided at this visit
+                stop_at = np.inf
+                tki_allowed = False
+                mult = 1.0
+                n_stops += 1
+                n_loss = 0
+                t_stop = t
+                if np.isnan(summary[S_STOP_TIME]):
+                    summary[S_STOP_TIME] = t
+                    summary[S_BCR_AT_STOP] = true_pct
+                    for i in range(n):
+                        summary[S_STATE_AT_STOP + i] = y[i]
+                    post_stop = True
+                changed = True
+            next_visit = _next_visit(proto, t, tki_allowed, t_stop, in_mmr)
+        if changed:
+            k_prev = -2  # reconfigure the drive
+            new_level = _tki_level(sched, t, mult, tki_allowed)
+            if new_level != level:
+                level = new_level
+                _log_event(events, stats, t, level)
+        elif _tki_level(sched, t, mult, tki_allowed) != level:
+            level = _tki_level(sched, t, mult, tki_allowed)
+            _log_event(events, stats, t, level)
+    summary[S_N_STOPS] = n_stops
+    # the final output time (horizon) is written by the last segment; mark unfilled rows
+    for j in range(io[0], t_out.shape[0]):
+        for i in range(n):
+            y_out[j, i] = np.nan
+
+
+@njit(cache=True, parallel=True)
+def simulate_ensemble(
+    y0s, ps, schedule, protocol, qpcr_params, streams, rel_tol, abs_tol,
+    times, ys, drives, visit_log, event_log, summaries, solver_stats,
+):  # fmt: skip
+    """``simulate_one`` over the rows of a parameter matrix, in parallel (``prange``).
+
+    Row j uses ``y0s[j]``, ``ps[j]``, its own random stream ``streams[j]`` and writes ``ys[j]``,
+    ``drives[j]``, ``visit_log[j]``, ``event_log[j]``, ``summaries[j]``, ``solver_stats[j]``: each
+    patient's numbers depend only on its own row, never on the thread count. (The argument names
+    differ from ``simulate_one``'s on purpose: numba's parfor lowering rejects a prange body whose
+    call repeats the enclosing function's parameter names.)
+    """
+    for j in prange(y0s.shape[0]):
+        simulate_one(
+            y0s[j], ps[j], schedule, protocol, qpcr_params, streams[j], rel_tol, abs_tol,
+            times, ys[j], drives[j], visit_log[j], event_log[j], summaries[j], solver_stats[j],
+        )  # fmt: skip
+
+
+_ = _rng  # random streams are created by the caller (sim.engines.rng.seed_states)

@@ -1,0 +1,425 @@
+"""The single-patient figure: BCR-ABL1 kinetics with monitoring and therapy, and the immune state.
+
+Panel **a** follows the way CML papers plot molecular response: BCR-ABL1 on the International
+Scale (%) on a log axis against time since diagnosis, dashed reference lines at the molecular
+response levels MMR (0.1 %), MR4 (0.01 %), MR4.5 (0.0032 %) and MR5 (0.001 %) labelled at the right
+edge (ELN 2020, Hochhaus et al. Leukemia 2020;34:966; MR4.5 ≤ 0.0032 %: Breccia et al. Oncotarget
+2017), the qPCR measurements (filled when detected, open down-triangles at the sample's detection
+limit when undetectable), TKI exposure as bars in a band above (bar height and shade = dose as a
+fraction of the standard dose) and a vertical line at each TKI stop. Panel **b** shows the immune
+state: effector T cells Z (cells, left axis), NK cells N (cells/µL, right axis) and the
+exhausted fraction E of the T cells.
+
+The figure is built at its print size with :mod:`sim.plots.style` and without ``pyplot``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+from matplotlib import ticker
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.transforms import blended_transform_factory, offset_copy
+
+from sim.params import DAYS_PER_MONTH, DAYS_PER_YEAR
+from sim.plots.style import OKABE_ITO, figsize, use_style
+
+if TYPE_CHECKING:
+    from matplotlib.text import Text
+
+    from sim.results import RunResult
+
+#: Molecular response levels, % IS (same values as ``sim.readout``: MMR, MR4, MR4.5, MR5).
+MR_LINES: tuple[tuple[str, float], ...] = (
+    ("MMR", 0.1),
+    ("MR4", 0.01),
+    ("MR4.5", 0.0032),
+    ("MR5", 0.001),
+)
+
+#: Default lower limit of the BCR-ABL1 axis, % IS: a decade below MR5 and below the detection
+#: limit of any realistic sample (100/ABL1 with ABL1 <= 1e6 copies).
+BCR_ABL_FLOOR = 1e-5
+
+#: Spans up to this many years are drawn in months, longer ones in years.
+MONTHS_UP_TO_YEARS = 8.0
+
+COLORS = {
+    "model": OKABE_ITO["blue"],
+    "qpcr": OKABE_ITO["vermillion"],
+    "tki": OKABE_ITO["bluish_green"],
+    "stop": OKABE_ITO["black"],
+    "Z": OKABE_ITO["orange"],
+    "N": OKABE_ITO["reddish_purple"],
+    "E": OKABE_ITO["sky_blue"],
+    "mr": "0.45",
+}
+
+
+def _time_axis(t_days: np.ndarray, unit: str) -> tuple[float, str, float | None]:
+    """(days per unit, axis word, major tick step) for ``unit`` in {"auto", "months", "years"}."""
+    span_y = (t_days[-1] - t_days[0]) / DAYS_PER_YEAR if len(t_days) else 0.0
+    if unit == "auto":
+        unit = "months" if span_y <= MONTHS_UP_TO_YEARS else "years"
+    if unit == "months":
+        span_mo = span_y * 12.0
+        step = next((s for s in (3.0, 6.0, 12.0, 24.0) if span_mo / s <= 12), None)
+        return DAYS_PER_MONTH, "months", step
+    if unit == "years":
+        return DAYS_PER_YEAR, "years", None
+    raise ValueError(f"time unit must be 'auto', 'months' or 'years', got {unit!r}")
+
+
+def _stop_times(result: RunResult) -> list[float]:
+    """TKI stops (days): visits with action "stop", the summary stop time, and ends of TKI
+    periods that are followed by a gap before the end of the run."""
+    from sim.results import ACTIONS
+
+    stop_code = next(k for k, v in ACTIONS.items() if v == "stop")
+    found: list[float] = []
+    v = result.visits
+    if "action" in v and "time" in v:
+        found += [float(x) for x in np.asarray(v["time"])[np.asarray(v["action"]) == stop_code]]
+    s = result.summary.get("stop_time", np.nan)
+    if np.isfinite(s):
+        found.append(float(s))
+    periods = sorted(result.tki_periods)
+    t_end = float(result.t[-1]) if len(result.t) else 0.0
+    for i, (_, end, _) in enumerate(periods):
+        nxt = periods[i + 1][0] if i + 1 < len(periods) else np.inf
+        if end < t_end - 0.5 and nxt > end + 0.5:
+            found.append(float(end))
+    stops: list[float] = []
+    for x in sorted(found):
+        if not stops or x - stops[-1] > 1.0:  # within a day: the same stop
+            stops.append(x)
+    return stops
+
+
+def _bcr_abl_limits(result: RunResult) -> tuple[float, float]:
+    """Log-axis limits that show every measurement and the curve down to BCR_ABL_FLOOR."""
+    v = result.visits
+    shown = [result.bcr_abl[np.isfinite(result.bcr_abl) & (result.bcr_abl > 0)]]
+    for key in ("measured_pct", "lod_pct"):
+        if key in v:
+            a = np.asarray(v[key], dtype=np.float64)
+            shown.append(a[np.isfinite(a) & (a > 0)])
+    values = np.concatenate(shown) if shown else np.array([])
+    measured = np.concatenate(shown[1:]) if len(shown) > 1 else np.array([])
+    bottom = BCR_ABL_FLOOR
+    if measured.size and measured.min() < bottom:  # never hide a measurement
+        bottom = 10.0 ** np.floor(np.log10(measured.min()))
+    top = max(100.0, 1.5 * values.max()) if values.size else 100.0
+    return bottom, top
+
+
+def plot_trajectory(
+    result: RunResult,
+    path_stem: str | os.PathLike | None = None,
+    formats: Sequence[str] = ("png", "pdf"),
+    *,
+    kind: str = "nature",
+    width: str | float = "double",
+    height_mm: float | None = None,
+    time_unit: str = "auto",
+) -> Figure:
+    """Draw the single-patient figure (see the module docstring) and optionally save it.
+
+    Parameters
+    ----------
+    result : RunResult
+        The run (model states must include Z, E and N for panel b; missing ones are skipped).
+    path_stem : path, optional
+        If given, the figure is written to ``<path_stem>.<fmt>`` for each format.
+    formats : sequence of str
+        File formats (matplotlib extensions: "png", "pdf", "svg", ...).
+    kind : {"nature", "blood", "poster"}
+        Style, see :func:`sim.plots.style.use_style`.
+    width : {"single", "double"} or float
+        Column span or width in mm (:func:`sim.plots.style.figsize`).
+    height_mm : float, optional
+        Height; default two thirds of the width, at least 100 mm.
+    time_unit : {"auto", "months", "years"}
+        Time axis unit; "auto" uses months up to 8 years, years beyond.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (with an Agg canvas). Save it again inside
+        ``sim.plots.style.use_style(kind)`` to keep the TrueType font embedding.
+    """
+    scale, unit_word, step = _time_axis(result.t, time_unit)
+    states = result.model.states
+    with use_style(kind):
+        w_in, _ = figsize(width, journal=kind)
+        w_mm = w_in * 25.4
+        if height_mm is None:
+            height_mm = max(100.0, 2.0 / 3.0 * w_mm)
+        fig = Figure(figsize=figsize(width, height_mm, journal=kind))
+        FigureCanvasAgg(fig)
+        ax_tki, ax_a, ax_z, ax_e = fig.subplots(
+            4, 1, sharex=True, gridspec_kw={"height_ratios": [0.08, 1.0, 0.55, 0.4]}
+        )
+        tx = result.t / scale
+        handles: list = []
+
+        # ---- therapy band
+        top_dose = max([1.0] + [f for _, _, f in result.tki_periods])
+        for start, end, frac in result.tki_periods:
+            ax_tki.bar(
+                start / scale,
+                frac,
+                width=(end - start) / scale,
+                align="edge",
+                color=COLORS["tki"],
+                alpha=0.3 + 0.7 * min(frac / top_dose, 1.0),
+                linewidth=0,
+            )
+        ax_tki.set_ylim(0, top_dose)
+        ax_tki.set_yticks([])
+        ax_tki.tick_params(axis="x", bottom=False)
+        for side in ("left", "bottom"):
+            ax_tki.spines[side].set_visible(False)
+        ax_tki.set_ylabel("TKI", rotation=0, ha="right", va="center")
+        ax_tki.set_title("a")
+        if result.tki_periods:
+            handles.append(
+                Patch(color=COLORS["tki"], alpha=0.8, label="TKI (bar height: dose fraction)")
+            )
+
+        # ---- panel a: BCR-ABL1
+        bottom, top = _bcr_abl_limits(result)
+        finite = result.bcr_abl[np.isfinite(result.bcr_abl)]
+        off_scale = finite.size and finite.min() < bottom
+        label = "model, true BCR::ABL1"
+        if off_scale:
+            # bottom is a power of ten (BCR_ABL_FLOOR or a decade below a measurement)
+            label += f" (below $10^{{{round(np.log10(bottom))}}}$ % off scale)"
+        (line,) = ax_a.plot(tx, result.bcr_abl, color=COLORS["model"], label=label)
+        handles.append(line)
+        ax_a.set_yscale("log", nonpositive="mask")
+        ax_a.set_ylim(bottom, top)
+        ax_a.yaxis.set_major_locator(ticker.LogLocator(base=10.0, numticks=20))
+        ax_a.yaxis.set_minor_locator(
+            ticker.LogLocator(base=10.0, subs=np.arange(2, 10) * 1.0, numticks=20)
+        )
+        ax_a.yaxis.set_minor_formatter(ticker.NullFormatter())
+        ax_a.set_ylabel("BCR::ABL1 IS (%)")
+        mr_transform = blended_transform_factory(ax_a.transAxes, ax_a.transData)
+        mr_labels = []
+        for name, level in MR_LINES:
+            ax_a.axhline(level, color=COLORS["mr"], linestyle=(0, (4, 2)), linewidth=0.5, zorder=0)
+            label_text = ax_a.text(
+                1.008,
+                level,
+                name,
+                transform=mr_transform,
+                ha="left",
+                va="center",
+                color=COLORS["mr"],
+                fontsize="small",
+                clip_on=False,
+            )
+            mr_labels.append(label_text)
+        v = result.visits
+        if result.n_visits and "time" in v:
+            tv = np.asarray(v["time"], dtype=np.float64) / scale
+            detected = np.asarray(v.get("detected", np.ones(len(tv))), dtype=np.float64) > 0.5
+            measured = np.asarray(v.get("measured_pct", np.full(len(tv), np.nan)), np.float64)
+            lod = np.asarray(v.get("lod_pct", np.full(len(tv), np.nan)), dtype=np.float64)
+            pos = detected & (measured > 0)
+            if pos.any():
+                (h,) = ax_a.plot(
+                    tv[pos],
+                    measured[pos],
+                    "o",
+                    color=COLORS["qpcr"],
+                    markeredgewidth=0.5,
+                    label="qPCR, detected",
+                    zorder=3,
+                )
+                handles.append(h)
+            und = ~detected
+            if und.any():
+                (h,) = ax_a.plot(
+                    tv[und],
+                    lod[und],
+                    "v",
+                    markerfacecolor="white",
+                    markeredgecolor=COLORS["qpcr"],
+                    markeredgewidth=0.6,
+                    label="qPCR, undetectable (at detection limit)",
+                    zorder=3,
+                )
+                handles.append(h)
+
+        # ---- panel b: immune state
+        def state(name: str) -> np.ndarray | None:
+            return result.y[:, states.index(name)] if name in states else None
+
+        z, n, e = state("Z"), state("N"), state("E")
+        ax_z.set_title("b")
+        if z is not None:
+            (h,) = ax_z.plot(tx, z, color=COLORS["Z"], label="effector T cells Z")
+            handles.append(h)
+            zpos = z[np.isfinite(z) & (z > 0)]
+            if zpos.size and zpos.max() / zpos.min() > 20.0:
+                ax_z.set_yscale("log")
+                ax_z.yaxis.set_minor_formatter(ticker.NullFormatter())
+            else:
+                ax_z.set_ylim(bottom=0)
+            ax_z.set_ylabel(f"T cells Z\n({_unit(result, 'Z')})", color=COLORS["Z"])
+        if n is not None:
+            ax_n = ax_z.twinx()
+            ax_n.spines["right"].set_visible(True)
+            (h,) = ax_n.plot(tx, n, color=COLORS["N"], linestyle=(0, (3, 1.5)), label="NK cells N")
+            handles.append(h)
+            ax_n.set_ylim(bottom=0)
+            ax_n.set_ylabel(f"NK cells N\n({_unit(result, 'N')})", color=COLORS["N"])
+        if e is not None:
+            (h,) = ax_e.plot(tx, e, color=COLORS["E"], label="exhausted fraction E")
+            handles.append(h)
+        ax_e.set_ylim(0, 1)  # E is a fraction: nothing lies outside
+        ax_e.set_yticks([0, 0.5, 1])
+        ax_e.set_ylabel("Exhausted\nE (fraction)", color=COLORS["E"])
+
+        # ---- stops, time axis, legend
+        for i, ts in enumerate(_stop_times(result)):
+            for ax in (ax_tki, ax_a, ax_z, ax_e):
+                h = ax.axvline(
+                    ts / scale,
+                    color=COLORS["stop"],
+                    linestyle=(0, (5, 1.5, 1, 1.5)),
+                    linewidth=0.7,
+                    label="TKI stop" if i == 0 and ax is ax_a else None,
+                )
+                if i == 0 and ax is ax_a:
+                    handles.append(h)
+        if len(result.t):
+            ax_e.set_xlim(tx[0], tx[-1])
+        if step is not None:
+            ax_e.xaxis.set_major_locator(ticker.MultipleLocator(step))
+        ax_e.set_xlabel(f"Time since diagnosis ({unit_word})")
+        fig.align_ylabels([ax_a, ax_z, ax_e])
+        ncols = 4 if w_mm >= 150 else 2
+        fig.legend(handles=handles, loc="outside upper center", ncols=ncols)
+        fig.draw_without_rendering()  # final layout, so label extents are known
+        _spread_labels(fig, mr_labels)
+        if path_stem is not None:
+            save_figure(fig, path_stem, formats, result)
+    return fig
+
+
+def _spread_labels(fig: Figure, texts: list[Text], gap_pt: float = 0.5) -> None:
+    """Move vertically stacked labels (top to bottom in ``texts``) down just enough that none
+    overlaps the one above; a no-op when the axis leaves room (the usual case)."""
+    renderer = fig.canvas.get_renderer()
+    px_per_pt = fig.dpi / 72.0
+    floor = np.inf
+    for text in sorted(texts, key=lambda t: -t.get_window_extent(renderer).y1):
+        box = text.get_window_extent(renderer)
+        shift_px = max(0.0, box.y1 - (floor - gap_pt * px_per_pt))
+        if shift_px > 0:
+            text.set_transform(
+                offset_copy(text.get_transform(), fig=fig, y=-shift_px / px_per_pt, units="points")
+            )
+        floor = box.y0 - shift_px
+
+
+def _unit(result: RunResult, state: str) -> str:
+    m = result.model
+    return m.state_units[m.states.index(state)]
+
+
+def save_figure(
+    fig: Figure,
+    path_stem: str | os.PathLike,
+    formats: Sequence[str] = ("png", "pdf"),
+    result: RunResult | None = None,
+) -> list[str]:
+    """Write ``<path_stem>.<fmt>`` for each format, with provenance in the file metadata.
+
+    Call inside :func:`sim.plots.style.use_style` so the font embedding settings apply.
+
+    Returns
+    -------
+    list of str
+        The paths written.
+    """
+    import sim
+
+    title = f"cmlsim {result.name}" if result is not None else "cmlsim"
+    creator = f"cmlsim {sim.__version__}"
+    if result is not None and "git_revision" in result.provenance:
+        creator += f" ({result.provenance['git_revision']}, seed {result.provenance.get('seed')})"
+    written = []
+    for fmt in formats:
+        path = f"{os.fspath(path_stem)}.{fmt}"
+        if fmt in ("pdf", "svg"):
+            metadata = {"Title": title, "Creator": creator}
+        elif fmt == "png":
+            metadata = {"Title": title, "Software": creator}
+        else:
+            metadata = None
+        fig.savefig(path, format=fmt, metadata=metadata)
+        written.append(path)
+    return written
+
+
+def check_no_overlap(fig: Figure, tol_px: float = 0.5) -> list[tuple[Text, Text]]:
+    """Pairs of drawn text artists whose rendered extents overlap.
+
+    The figure is drawn once with a renderer that records every text it actually draws (tick
+    labels of visible ticks, axis labels, titles, legend entries, annotations), then the window
+    extents of all pairs are compared.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure (its layout is computed by the draw).
+    tol_px : float
+        Overlaps of at most this many pixels in either direction are ignored (touching boxes).
+
+    Returns
+    -------
+    list of (Text, Text)
+        Overlapping pairs; empty when no two texts collide.
+    """
+    if not hasattr(fig.canvas, "get_renderer"):
+        FigureCanvasAgg(fig)
+    renderer = fig.canvas.get_renderer()
+    drawn: dict[int, Text] = {}
+
+    def recorder(method):
+        def record(gc, x, y, s, prop, angle, *args, mtext=None, **kwargs):
+            if mtext is not None and str(s).strip():
+                drawn[id(mtext)] = mtext
+            return method(gc, x, y, s, prop, angle, *args, mtext=mtext, **kwargs)
+
+        return record
+
+    renderer.draw_text = recorder(type(renderer).draw_text.__get__(renderer))
+    renderer.draw_tex = recorder(type(renderer).draw_tex.__get__(renderer))
+    try:
+        fig.draw(renderer)
+    finally:
+        del renderer.draw_text, renderer.draw_tex
+    texts = list(drawn.values())
+    boxes = [t.get_window_extent(renderer) for t in texts]
+    overlaps = []
+    for i in range(len(texts)):
+        for j in range(i + 1, len(texts)):
+            a, b = boxes[i], boxes[j]
+            dx = min(a.x1, b.x1) - max(a.x0, b.x0)
+            dy = min(a.y1, b.y1) - max(a.y0, b.y0)
+            if dx > tol_px and dy > tol_px:
+                overlaps.append((texts[i], texts[j]))
+    return overlaps
+
+
+__all__ = ["MR_LINES", "check_no_overlap", "plot_trajectory", "save_figure"]

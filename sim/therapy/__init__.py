@@ -1,0 +1,1 @@
+"""Drugs, pharmacokinetics, dosing schedules and clinical protocol rules."""
