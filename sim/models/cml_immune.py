@@ -35,7 +35,7 @@ from sim.params import Param, ParamTable
 from sim.therapy import drive as _d
 
 HAHNEL = "Hähnel et al. Cancer Res 2020;80:2394, Table S1 (fixed parameters), per month / 30.44"
-HAHNEL_PT20 = "Hähnel 2020 Table S1, patient 20 (class B, no relapse), per month / 30.44"
+HAHNEL_PT5 = "Hähnel 2020 Table S1, patient 5 (class C, no relapse after stop), per month / 30.44"
 ASSUME = "assumption (DESIGN.md section 4)"
 
 STATES = ("X", "Y", "Z", "E", "N")
@@ -82,42 +82,43 @@ PARAMS = ParamTable(
             "kill rate of leukemic cells per effector T cell",
             HAHNEL,
         ),
-        # --- patient-specific (default: Hähnel patient 20)
+        # --- patient-specific (default: Hähnel patient 5, an optimal responder: 1.8 % at 3 months,
+        # MMR at 7 months, MR4 at 12; no relapse after stopping)
         Param(
             "p_xy",
-            0.0387 / _M,
+            0.00615 / _M,
             "1/day",
             0.0,
             1.0,
             "activation of quiescent stem cells (X -> Y)",
-            HAHNEL_PT20,
+            HAHNEL_PT5,
         ),
         Param(
             "p_yx",
-            0.00895 / _M,
+            0.000181 / _M,
             "1/day",
             0.0,
             1.0,
             "return of active cells to quiescence (Y -> X)",
-            HAHNEL_PT20,
+            HAHNEL_PT5,
         ),
         Param(
             "p_z",
-            4420.0 / _M,
+            176.0 / _M,
             "cells/day",
             0.0,
             1e9,
             "immune recruitment strength (immune window)",
-            HAHNEL_PT20,
+            HAHNEL_PT5,
         ),
         Param(
             "K_z",
-            419.0,
+            28.7,
             "cells",
             1e-3,
             1e9,
             "leukemic load of maximal immune recruitment (window centre)",
-            HAHNEL_PT20,
+            HAHNEL_PT5,
         ),
         Param(
             "e_tki",
@@ -126,10 +127,10 @@ PARAMS = ParamTable(
             0.0,
             10.0,
             "TKI kill rate at standard dose (E_max-normalised)",
-            HAHNEL_PT20,
+            HAHNEL_PT5,
         ),
         Param(
-            "y0", 628117.0, "cells", 1.0, 1e12, "active leukemic cells at diagnosis", HAHNEL_PT20
+            "y0", 312895.0, "cells", 1.0, 1e12, "active leukemic cells at diagnosis", HAHNEL_PT5
         ),
         Param(
             "x0_cap",
