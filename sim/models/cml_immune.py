@@ -36,7 +36,7 @@ from sim.therapy import drive as _d
 
 HAHNEL = "Hähnel et al. Cancer Res 2020;80:2394, Table S1 (fixed parameters), per month / 30.44"
 HAHNEL_PT5 = "Hähnel 2020 Table S1, patient 5 (class C, no relapse after stop), per month / 30.44"
-ASSUME = "assumption (DESIGN.md section 4)"
+ASSUME = "assumption: no published fit; sweep it (cmlsim default)"
 
 STATES = ("X", "Y", "Z", "E", "N")
 STATE_UNITS = ("cells", "cells", "cells", "fraction", "cells/µL")
@@ -129,9 +129,7 @@ PARAMS = ParamTable(
             "TKI kill rate at standard dose (E_max-normalised)",
             HAHNEL_PT5,
         ),
-        Param(
-            "y0", 312895.0, "cells", 1.0, 1e12, "active leukemic cells at diagnosis", HAHNEL_PT5
-        ),
+        Param("y0", 312895.0, "cells", 1.0, 1e12, "active leukemic cells at diagnosis", HAHNEL_PT5),
         Param(
             "x0_cap",
             np.inf,
@@ -139,7 +137,8 @@ PARAMS = ParamTable(
             0.0,
             np.inf,
             "optional cap on the quasi-equilibrium X0 = (p_yx/p_xy) y0 (inf = Hähnel's choice)",
-            "DESIGN.md section 4; normal quiescent HSC pool <= ~1e7 (Radivoyevitch, myelo)",
+            "Hähnel 2020 uses no cap; normal quiescent HSC pool <= ~1e7 "
+            "(T. Radivoyevitch, R package myelo)",
         ),
         # --- T-cell exhaustion (PD-1 axis)
         Param(
@@ -177,9 +176,18 @@ PARAMS = ParamTable(
             0.0,
             1e4,
             "NK production; s_N/d_N = 250 cells/µL at health",
-            "DESIGN.md section 4; healthy NK 90-600 /µL (clinical.md section 10)",
+            "s_N/d_N = 250/µL: healthy NK 90-600 cells/µL (Synnovis lymphocyte-subset "
+            "reference range); d_N ~ 0.07/day: cmlsim assumption",
         ),
-        Param("d_N", 0.07, "1/day", 1e-4, 10.0, "NK turnover rate", "DESIGN.md section 4"),
+        Param(
+            "d_N",
+            0.07,
+            "1/day",
+            1e-4,
+            10.0,
+            "NK turnover rate",
+            "assumption (NK half-life ~10 days); cmlsim default",
+        ),
         Param(
             "m_N",
             1e-4,
@@ -344,7 +352,7 @@ SPEC = ModelSpec(
         "their exhaustion (E) and NK cells (N) under TKI, interferon-α and anti-PD-1; "
         "reduces exactly to Hähnel 2020 with the preset 'hahnel2020'"
     ),
-    reference="DESIGN.md section 4; Hähnel T et al. Cancer Res 2020;80:2394-406",
+    reference="cmlsim canonical model, extending Hähnel T et al. Cancer Res 2020;80:2394-406",
     presets=PRESETS,
     # X counts in 1e3-1e10, Y down to 0.01 cells (1e-6 % BCR-ABL1) matters for relapse timing,
     # Z and N in the hundreds, E a fraction
