@@ -34,7 +34,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,6 +56,7 @@ ACTIONS: dict[int, str] = {
     3: "relapse",
     4: "restart",
     5: "dose change",
+    6: "switch TKI",
 }
 
 #: Names of the molecular-response depth codes of ``sim.readout`` (``DEPTH_NONE = 0``,
@@ -141,6 +142,9 @@ class RunResult:
         Solver statistics: ``steps``, ``rejected``, ``rhs_calls``, ``failures``, ``restarts``.
     provenance : dict of str to str
         See :func:`provenance`.
+    interventions : list of dict
+        One per scenario intervention: ``name``, ``kind``, ``anchor``, ``start`` (days; NaN when
+        its anchor never happened: not given), ``doses`` (given), ``last_dose``, ``every``.
     """
 
     name: str
@@ -155,6 +159,7 @@ class RunResult:
     tki_periods: list[tuple[float, float, float]]
     stats: dict[str, int]
     provenance: dict[str, str]
+    interventions: list[dict] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.params = np.asarray(self.params, dtype=np.float64)

@@ -28,26 +28,82 @@ _MODES = {"kill": 0, "interval": 1, "daily": 2}
 _RELAPSE = {"loss_of_mmr": 1, "two_consecutive": 2, "never": 1}
 
 
+ANCHORS = {
+    "diagnosis": 0, "mmr": 1, "mr4": 2, "stop_criteria": 3, "tki_stop": 4, "first_rise": 5,
+    "relapse": 6,
+}  # fmt: skip
+
+
+def schedule_row(
+    drug,
+    dose: float | None = None,
+    every: float | None = None,
+    start: float = 0.0,
+    end: float | None = None,
+    pk: str = "interval",
+    adherence: float = 1.0,
+    on: float = 0.0,
+    off: float = 0.0,
+    switch: bool = False,
+) -> np.ndarray:
+    """One row of the kernel's therapy schedule (``sim.engines.ode.SCH_*`` columns)."""
+    from sim.engines import ode
+
+    row = np.zeros(ode.SCH_N)
+    row[ode.SCH_START] = start
+    row[ode.SCH_END] = np.inf if end is None else end
+    row[ode.SCH_DOSE] = drug.standard_dose if dose is None else dose
+    row[ode.SCH_TAU] = drug.standard_interval if every is None else every
+    row[ode.SCH_MODE] = _MODES[pk]
+    row[ode.SCH_ADHERENCE] = adherence
+    row[ode.SCH_ON] = on
+    row[ode.SCH_OFF] = off
+    row[ode.SCH_SWITCH] = 1.0 if switch else 0.0
+    row[ode.SCH_DRUG :] = drug.vector()
+    return row
+
+
 def compile_schedule(therapy: Sequence[TherapySegment]) -> np.ndarray:
     """Therapy segments as the kernel's schedule matrix (``sim.engines.ode.SCH_*`` columns)."""
     from sim.engines import ode
+    from sim.therapy.drugs import get_drug
 
-    sched = np.zeros((max(len(therapy), 1), ode.SCH_N))
-    if not therapy:  # no TKI at all: one empty segment that never starts
-        sched[0, ode.SCH_START] = np.inf
-        sched[0, ode.SCH_END] = np.inf
-        sched[0, ode.SCH_TAU] = 1.0
-        sched[0, ode.SCH_DOSE] = 0.0
-        sched[0, ode.SCH_DRUG + 6] = 1.0  # standard dose, avoids 0/0
-        return sched
-    for k, seg in enumerate(sorted(therapy, key=lambda s: s.start)):
-        sched[k, ode.SCH_START] = seg.start
-        sched[k, ode.SCH_END] = np.inf if seg.end is None else seg.end
-        sched[k, ode.SCH_DOSE] = seg.dose
-        sched[k, ode.SCH_TAU] = seg.every
-        sched[k, ode.SCH_MODE] = _MODES[seg.pk]
-        sched[k, ode.SCH_DRUG :] = seg.drug.vector()
-    return sched
+    if not therapy:  # no TKI at all: one segment that never starts
+        row = schedule_row(get_drug("imatinib"), start=np.inf)
+        row[ode.SCH_END] = np.inf
+        return row[None, :]
+    rows = [
+        schedule_row(
+            seg.drug,
+            seg.dose,
+            seg.every,
+            seg.start,
+            seg.end,
+            seg.pk,
+            adherence=getattr(seg, "adherence", 1.0),
+            on=getattr(seg, "on", 0.0) or 0.0,
+            off=getattr(seg, "off", 0.0) or 0.0,
+            switch=getattr(seg, "switch", False),
+        )  # fmt: skip
+        for seg in sorted(therapy, key=lambda s: s.start)
+    ]
+    return np.array(rows)
+
+
+def compile_interventions(interventions: Sequence) -> np.ndarray:
+    """Interventions as the kernel's matrix (``sim.engines.ode.IV_*`` columns; 0 rows if none)."""
+    from sim.engines import ode
+
+    iv = np.zeros((len(interventions), ode.IV_N))
+    for k, it in enumerate(interventions):
+        iv[k, ode.IV_ANCHOR] = ANCHORS[it.anchor]
+        iv[k, ode.IV_OFFSET] = it.offset
+        iv[k, ode.IV_DURATION] = np.inf if it.duration is None else it.duration
+        iv[k, ode.IV_EVERY] = it.every
+        iv[k, ode.IV_COUNT] = np.inf if it.count is None else it.count
+        iv[k, ode.IV_DOSE] = it.dose
+        iv[k, ode.IV_PRODUCT :] = it.product.vector()
+    return iv
 
 
 def compile_protocol(protocol: Protocol, horizon: float) -> np.ndarray:
@@ -70,6 +126,9 @@ def compile_protocol(protocol: Protocol, horizon: float) -> np.ndarray:
     pr[ode.PR_MAX_STOPS] = protocol.max_stops
     pr[ode.PR_DECIDE_TRUE] = 1.0 if protocol.decisions == "true" else 0.0
     pr[ode.PR_MONITOR_EVERY] = protocol.monitor_every or 0.0
+    switch_at = getattr(protocol, "switch_at", None)
+    pr[ode.PR_SWITCH_AT] = np.inf if switch_at is None else switch_at
+    pr[ode.PR_SWITCH_DEPTH] = getattr(protocol, "switch_depth", 0)
     return pr
 
 
@@ -92,6 +151,7 @@ def simulate(
     atol: np.ndarray | None = None,
     t_out: np.ndarray | None = None,
     y0: np.ndarray | None = None,
+    iv: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Run one patient through the kernel and return its raw arrays.
 
@@ -119,9 +179,11 @@ def simulate(
     events = np.full((MAX_EVENTS, 3), np.nan)
     summary = np.full(kern.S_N, np.nan)
     stats = np.zeros(kern.ST_N, dtype=np.int64)
+    iv = np.zeros((0, kern.IV_N)) if iv is None else np.ascontiguousarray(iv, dtype=np.float64)
+    iv_out = np.full((iv.shape[0], kern.IVO_N), np.nan)
     kern.simulate_one(
-        y0, params, np.ascontiguousarray(sched), np.ascontiguousarray(proto), q, state,
-        float(rtol), atol, t_out, y_out, d_out, visits, events, summary, stats,
+        y0, params, np.ascontiguousarray(sched), np.ascontiguousarray(proto), q, iv, state,
+        float(rtol), atol, t_out, y_out, d_out, visits, events, iv_out, summary, stats,
     )  # fmt: skip
     return {
         "t": t_out,
@@ -132,6 +194,7 @@ def simulate(
         "summary": summary,
         "stats": stats,
         "y0": y0,
+        "interventions": iv_out,
     }
 
 
@@ -193,43 +256,65 @@ def scenario_arrays(sc: Scenario) -> dict:
         "qpcr": qpcr_mod.QPCR.vector(sc.readout),
         "t_out": output_grid(sc.horizon, sc.output_every),
         "atol": (model.atol(sc.rtol) if sc.atol is None else sc.atol * np.ones(model.n_state)),
+        "iv": compile_interventions(getattr(sc, "interventions", ())),
     }
 
 
 def run_scenario(sc: Scenario) -> RunResult:
     """Run a validated single-patient scenario with the ODE engine."""
+    import importlib
+
     from sim.results import RunResult, provenance
 
     model = models.get(sc.model)
     arr = scenario_arrays(sc)
     raw = simulate(
         sc.model, arr["params"], arr["sched"], arr["proto"], qpcr=arr["qpcr"], seed=sc.seed,
-        rtol=sc.rtol, atol=arr["atol"], t_out=arr["t_out"],
+        rtol=sc.rtol, atol=arr["atol"], t_out=arr["t_out"], iv=arr["iv"],
     )  # fmt: skip
+    readout = importlib.import_module(model.module).readout
+    p = arr["params"]
+    bcr = np.array([readout(row, p) if np.all(np.isfinite(row)) else np.nan for row in raw["y"]])
+    summary = summary_dict(sc.model, raw["summary"], raw["stats"])
+    if "x0_cap" in model.params:
+        summary["x0_capped"] = float(raw["y0"][0] >= p[model.params.index("x0_cap")])
     return RunResult(
         name=sc.name,
         model=model,
-        params=arr["params"],
+        params=p,
         t=raw["t"],
         y=raw["y"],
-        bcr_abl=100.0 * raw["y"][:, 1] / arr["params"][model.params.index("K_y")]
-        if "K_y" in model.params
-        else np.full(raw["t"].size, np.nan),
+        bcr_abl=bcr,
         drive=raw["drive"],
         visits=visits_dict(raw["visits"]),
-        summary=summary_dict(sc.model, raw["summary"], raw["stats"])
-        | {
-            "x0_capped": float(
-                np.isfinite(arr["params"][model.params.index("x0_cap")])
-                and raw["y0"][0] >= arr["params"][model.params.index("x0_cap")]
-            )
-            if "x0_cap" in model.params
-            else 0.0
-        },
+        summary=summary,
         tki_periods=tki_periods(raw["events"], sc.horizon),
         stats=stats_dict(raw["stats"]),
         provenance=provenance(sc.text, sc.seed, sc.engine),
+        interventions=interventions_list(getattr(sc, "interventions", ()), raw["interventions"]),
     )
+
+
+def interventions_list(specs: Sequence, iv_out: np.ndarray) -> list[dict]:
+    """What happened to each intervention (start NaN: its anchor never came, so not given)."""
+    from sim.engines import ode
+
+    out = []
+    for it, row in zip(specs, iv_out):
+        out.append(
+            {
+                "name": it.name,
+                "kind": it.product.kind,
+                "product": it.product.name,
+                "anchor": it.anchor,
+                "start": float(row[ode.IVO_START]),
+                "doses": int(row[ode.IVO_DOSES]),
+                "last_dose": float(row[ode.IVO_LAST_DOSE]),
+                "every": float(it.every),
+                "given": bool(row[ode.IVO_DOSES] > 0),
+            }
+        )
+    return out
 
 
 def visits_dict(visits: np.ndarray) -> dict[str, np.ndarray]:

@@ -37,12 +37,20 @@ from sim.engines import rng as _rng
 from sim.models.cml_immune import N_STATE, readout, rhs  # model-binding
 from sim.therapy import drive as _dv
 from sim.therapy import drugs as _dr
+from sim.therapy import interventions as _iv
 from sim.therapy import pk as _pk
 
 DAYS_PER_MONTH = 365.25 / 12.0
 
 # --- therapy schedule columns
-SCH_START, SCH_END, SCH_DOSE, SCH_TAU, SCH_MODE, SCH_DRUG = 0, 1, 2, 3, 4, 5
+SCH_START, SCH_END, SCH_DOSE, SCH_TAU, SCH_MODE = 0, 1, 2, 3, 4
+SCH_ADHERENCE = 5  # fraction of doses taken (1 = all)
+SCH_ON, SCH_OFF = (
+    6,
+    7,
+)  # intermittent dosing: on for SCH_ON days, off for SCH_OFF days (0, 0: continuous)
+SCH_SWITCH = 8  # 1: a switch target, inactive until the protocol's switch rule fires
+SCH_DRUG = 9
 SCH_N = SCH_DRUG + _dr.N_DRUG
 MODE_KILL, MODE_INTERVAL, MODE_DAILY = 0, 1, 2
 
@@ -60,7 +68,9 @@ PR_RESTART = 9  # 1 restart TKI on relapse, 0 never
 PR_MAX_STOPS = 10
 PR_DECIDE_TRUE = 11  # 1 decisions on the true BCR-ABL1, 0 on measured qPCR
 PR_MONITOR_EVERY = 12  # 0 = ELN 2020 schedule, > 0 fixed spacing (days)
-PR_N = 13
+PR_SWITCH_AT = 13  # first visit at or after this time checks the switch rule (inf = never)
+PR_SWITCH_DEPTH = 14  # readout DEPTH_* code required by then, else switch to the SCH_SWITCH segment
+PR_N = 15
 STOP_NEVER, STOP_FIXED, STOP_CRITERIA = 0, 1, 2
 
 # --- summary entries (times in days since diagnosis, NaN if never)
@@ -79,15 +89,26 @@ ST_N = 7
 # --- visit record columns
 V_TIME, V_TRUE, V_MEAS, V_DET, V_ABL1, V_LOD, V_DEPTH, V_ON_TKI, V_ACTION = range(9)
 V_N = 9
-ACT_NONE, ACT_STOP_SCHEDULED, ACT_STOP, ACT_RELAPSE, ACT_RESTART, ACT_DOSE = 0, 1, 2, 3, 4, 5
+ACT_NONE, ACT_STOP_SCHEDULED, ACT_STOP, ACT_RELAPSE, ACT_RESTART, ACT_DOSE, ACT_SWITCH = range(7)
+
+# --- interventions: iv[k, :] (what and when) and iv_out[k, :] (what happened)
+IV_ANCHOR, IV_OFFSET, IV_DURATION, IV_EVERY, IV_COUNT, IV_DOSE, IV_PRODUCT = range(7)
+IV_N = IV_PRODUCT + _iv.N_PRODUCT
+ANCHOR_DIAGNOSIS, ANCHOR_MMR, ANCHOR_MR4, ANCHOR_STOP_CRITERIA = 0, 1, 2, 3
+ANCHOR_TKI_STOP, ANCHOR_FIRST_RISE, ANCHOR_RELAPSE = 4, 5, 6
+IVO_START, IVO_DOSES, IVO_LAST_DOSE = 0, 1, 2  # start is NaN when the anchor never happened
+IVO_N = 3
+IVS_START, IVS_NEXT, IVS_END, IVS_GIVEN = 0, 1, 2, 3
 
 # --- therapy event kinds (for therapy bars)
 EV_TKI_LEVEL = 1  # value = effective dose fraction from this time on (0 = off)
 
 # --- drive kinetics state (what the drive needs between segment boundaries)
+# row 0 is the TKI; row 1 + k is intervention k (its PK state and product vector)
 TK_MODE, TK_U, TK_AGUT, TK_CONC, TK_TLAST, TK_KA, TK_KE, TK_EC50, TK_HILL, TK_GREF = range(10)
-TK_N = 10
 TKM_CONST, TKM_PK = 0, 1
+IVK_ACTIVE, IVK_AGUT, IVK_CONC, IVK_TLAST, IVK_PROD = 0, 1, 2, 3, 4
+TK_W = max(10, IVK_PROD + _iv.N_PRODUCT)
 
 # --- integration status
 OK, FAILED = 0, 1
@@ -96,14 +117,30 @@ MAX_STEPS = 5_000_000
 
 @njit(cache=True, inline="always")
 def _drive(t, tk, drive):
-    """Fill the drive vector at time t from the drive kinetics state."""
+    """Fill the drive vector at time t from the drive kinetics state (closed-form PK).
+
+    Interventions on the interferon and PD-1 slots combine as 1 - prod(1 - E_k) (they stay in
+    [0, 1]); vaccine and exercise boosts add up.
+    """
     for i in range(drive.shape[0]):
         drive[i] = 0.0
-    if tk[TK_MODE] == TKM_CONST:
-        drive[_dv.TKI] = tk[TK_U]
+    if tk[0, TK_MODE] == TKM_CONST:
+        drive[_dv.TKI] = tk[0, TK_U]
     else:
-        _a_gut, conc = _pk.advance(tk[TK_AGUT], tk[TK_CONC], t - tk[TK_TLAST], tk[TK_KA], tk[TK_KE])
-        drive[_dv.TKI] = _pk.emax(conc, tk[TK_EC50], tk[TK_HILL]) / tk[TK_GREF]
+        _a, conc = _pk.advance(
+            tk[0, TK_AGUT], tk[0, TK_CONC], t - tk[0, TK_TLAST], tk[0, TK_KA], tk[0, TK_KE]
+        )
+        drive[_dv.TKI] = _pk.emax(conc, tk[0, TK_EC50], tk[0, TK_HILL]) / tk[0, TK_GREF]
+    for r in range(1, tk.shape[0]):
+        if tk[r, IVK_ACTIVE] > 0.0:
+            prod = tk[r, IVK_PROD : IVK_PROD + _iv.N_PRODUCT]
+            _a, conc = _iv.advance(tk[r, IVK_AGUT], tk[r, IVK_CONC], t - tk[r, IVK_TLAST], prod)
+            e = _iv.effect(conc, prod)
+            slot = int(prod[_iv.P_KIND])  # kind codes equal drive slots
+            if slot == _dv.IFN or slot == _dv.PD1:
+                drive[slot] = 1.0 - (1.0 - drive[slot]) * (1.0 - e)
+            else:
+                drive[slot] += e
 
 
 @njit(cache=True)
@@ -319,82 +356,176 @@ def integrate(
 
 
 @njit(cache=True)
-def _active_segment(sched, t):
-    """Index of the schedule segment active at t (start <= t < end), or -1."""
+def _seg_start(sched, k, t_switch):
+    """Effective start of segment k (a switch target starts at the switch at the earliest)."""
+    if sched[k, SCH_SWITCH] > 0:
+        return max(sched[k, SCH_START], t_switch)
+    return sched[k, SCH_START]
+
+
+@njit(cache=True)
+def _active_segment(sched, t, t_switch):
+    """Index of the schedule segment active at t, or -1. ``t_switch`` is inf until a switch:
+    from then on switch targets replace the ordinary segments."""
+    if t >= t_switch:
+        for k in range(sched.shape[0]):
+            if sched[k, SCH_SWITCH] > 0 and _seg_start(sched, k, t_switch) <= t < sched[k, SCH_END]:
+                return k
+        return -1
     for k in range(sched.shape[0]):
-        if sched[k, SCH_START] <= t < sched[k, SCH_END]:
+        if sched[k, SCH_SWITCH] == 0 and sched[k, SCH_START] <= t < sched[k, SCH_END]:
             return k
     return -1
 
 
 @njit(cache=True)
-def _next_boundary(sched, t):
-    """First segment start or end strictly after t (inf if none)."""
-    nb = np.inf
+def _cycle_on(sched, k, t, t_switch):
+    """Intermittent dosing: is segment k in an on-phase at t? (Continuous segments always are.)"""
+    on = sched[k, SCH_ON]
+    if on <= 0.0:
+        return True
+    cycle = on + sched[k, SCH_OFF]
+    phase = (t - _seg_start(sched, k, t_switch)) % cycle
+    return phase < on - 1e-7 or phase > cycle - 1e-7
+
+
+@njit(cache=True)
+def _next_boundary(sched, t, t_switch):
+    """First time after t at which the active segment or its on/off phase changes (inf if none)."""
+    nb = t_switch if t_switch > t else np.inf
     for k in range(sched.shape[0]):
-        s = sched[k, SCH_START]
+        if sched[k, SCH_SWITCH] > 0 and t_switch == np.inf:
+            continue
+        s = _seg_start(sched, k, t_switch)
         e = sched[k, SCH_END]
         if s > t and s < nb:
             nb = s
         if e > t and e < nb:
             nb = e
+    k = _active_segment(sched, t, t_switch)
+    if k >= 0 and sched[k, SCH_ON] > 0.0:
+        on = sched[k, SCH_ON]
+        cycle = on + sched[k, SCH_OFF]
+        s = _seg_start(sched, k, t_switch)
+        n = np.floor((t - s) / cycle + 1e-9)
+        for edge in (s + n * cycle + on, s + (n + 1.0) * cycle):
+            if edge > t + 1e-7 and edge < nb:
+                nb = edge
     return nb
 
 
 @njit(cache=True)
 def _dose_fraction(sched, k, mult):
-    """Dose of segment k, times the protocol's multiplier, relative to the drug's standard dose."""
+    """Dose of segment k taken on average (times adherence and the protocol's multiplier),
+    relative to the drug's standard dose."""
     std = sched[k, SCH_DRUG + _dr.STD_DOSE]
-    return sched[k, SCH_DOSE] * mult / std
+    return sched[k, SCH_DOSE] * mult * sched[k, SCH_ADHERENCE] / std
 
 
 @njit(cache=True)
-def _configure(sched, k, mult, tki_allowed, t, tk):
-    """Set the drive kinetics for [t, next boundary): constant effect, or PK with doses."""
-    if k < 0 or not tki_allowed:
-        if tk[TK_MODE] == TKM_PK:
-            return  # washout: the last drug's PK keeps decaying, no more doses
-        tk[TK_MODE] = TKM_CONST
-        tk[TK_U] = 0.0
+def _configure(sched, k, mult, tki_on, t, tk):
+    """Set the TKI drive for [t, next boundary): a constant effect, or PK with doses.
+
+    ``interval`` and ``kill`` modes take the mean dose (dose x adherence); an off-phase of
+    intermittent dosing or a stop gives 0 at once. ``daily`` keeps its PK state (washout).
+    """
+    if k < 0 or not tki_on:
+        if tk[0, TK_MODE] == TKM_PK:
+            return  # washout: the last drug keeps decaying, no more doses
+        tk[0, TK_MODE] = TKM_CONST
+        tk[0, TK_U] = 0.0
         return
     mode = sched[k, SCH_MODE]
     d = sched[k, SCH_DRUG : SCH_DRUG + _dr.N_DRUG]
     if mode == MODE_KILL:
-        tk[TK_MODE] = TKM_CONST
-        tk[TK_U] = _dose_fraction(sched, k, mult)
+        tk[0, TK_MODE] = TKM_CONST
+        tk[0, TK_U] = _dose_fraction(sched, k, mult)
     elif mode == MODE_INTERVAL:
-        tk[TK_MODE] = TKM_CONST
-        tk[TK_U] = _pk.relative_effect(sched[k, SCH_DOSE] * mult, sched[k, SCH_TAU], d)
+        tk[0, TK_MODE] = TKM_CONST
+        dose = sched[k, SCH_DOSE] * mult * sched[k, SCH_ADHERENCE]
+        tk[0, TK_U] = _pk.relative_effect(dose, sched[k, SCH_TAU], d)
     else:
-        if tk[TK_MODE] != TKM_PK:
-            tk[TK_AGUT] = 0.0
-            tk[TK_CONC] = 0.0
-            tk[TK_TLAST] = t
-        tk[TK_MODE] = TKM_PK
-        tk[TK_KA] = d[_dr.KA]
-        tk[TK_KE] = d[_dr.KE]
-        tk[TK_EC50] = d[_dr.EC50]
-        tk[TK_HILL] = d[_dr.HILL]
-        tk[TK_GREF] = _pk.interval_mean_effect(d[_dr.STD_DOSE], d[_dr.STD_TAU], d)
+        if tk[0, TK_MODE] != TKM_PK:
+            tk[0, TK_AGUT] = 0.0
+            tk[0, TK_CONC] = 0.0
+            tk[0, TK_TLAST] = t
+        tk[0, TK_MODE] = TKM_PK
+        tk[0, TK_KA] = d[_dr.KA]
+        tk[0, TK_KE] = d[_dr.KE]
+        tk[0, TK_EC50] = d[_dr.EC50]
+        tk[0, TK_HILL] = d[_dr.HILL]
+        tk[0, TK_GREF] = _pk.interval_mean_effect(d[_dr.STD_DOSE], d[_dr.STD_TAU], d)
 
 
 @njit(cache=True)
 def _give_dose(sched, k, mult, t, tk):
-    """Daily mode: advance the PK state to t and add one dose."""
-    a_gut, conc = _pk.advance(tk[TK_AGUT], tk[TK_CONC], t - tk[TK_TLAST], tk[TK_KA], tk[TK_KE])
+    """Daily mode: advance the TKI's PK state to t and add one dose."""
+    a_gut, conc = _pk.advance(
+        tk[0, TK_AGUT], tk[0, TK_CONC], t - tk[0, TK_TLAST], tk[0, TK_KA], tk[0, TK_KE]
+    )
     dose = sched[k, SCH_DOSE] * mult
-    tk[TK_AGUT] = a_gut + sched[k, SCH_DRUG + _dr.BIO] * dose / sched[k, SCH_DRUG + _dr.VOL]
-    tk[TK_CONC] = conc
-    tk[TK_TLAST] = t
+    tk[0, TK_AGUT] = a_gut + sched[k, SCH_DRUG + _dr.BIO] * dose / sched[k, SCH_DRUG + _dr.VOL]
+    tk[0, TK_CONC] = conc
+    tk[0, TK_TLAST] = t
 
 
 @njit(cache=True)
-def _next_dose_after(sched, k, t):
+def _next_dose_after(sched, k, t, t_switch):
     """First dose time of segment k at or after t."""
-    s = sched[k, SCH_START]
+    s = _seg_start(sched, k, t_switch)
     tau = sched[k, SCH_TAU]
     j = np.ceil((t - s) / tau - 1e-9)
     return s + max(j, 0.0) * tau
+
+
+@njit(cache=True)
+def _fire(iv, ivs, anchor, t):
+    """An anchor happened at t: interventions waiting for it start at t + offset (once)."""
+    for k in range(iv.shape[0]):
+        if iv[k, IV_ANCHOR] == anchor and np.isnan(ivs[k, IVS_START]):
+            start = t + iv[k, IV_OFFSET]
+            ivs[k, IVS_START] = start
+            ivs[k, IVS_NEXT] = start
+            ivs[k, IVS_END] = start + iv[k, IV_DURATION]
+            ivs[k, IVS_GIVEN] = 0.0
+
+
+@njit(cache=True)
+def _next_iv_dose(iv, ivs):
+    nxt = np.inf
+    for k in range(iv.shape[0]):
+        if ivs[k, IVS_NEXT] < nxt:
+            nxt = ivs[k, IVS_NEXT]
+    return nxt
+
+
+@njit(cache=True)
+def _give_iv_doses(iv, ivs, t, tk, iv_out):
+    """Give every intervention dose due at t; schedule each one's next dose (or none)."""
+    for k in range(iv.shape[0]):
+        if ivs[k, IVS_NEXT] <= t + 1e-9:
+            r = 1 + k
+            prod = tk[r, IVK_PROD : IVK_PROD + _iv.N_PRODUCT]
+            if tk[r, IVK_ACTIVE] > 0.0:
+                a_gut, conc = _iv.advance(
+                    tk[r, IVK_AGUT], tk[r, IVK_CONC], t - tk[r, IVK_TLAST], prod
+                )
+            else:
+                a_gut, conc = 0.0, 0.0
+            a_gut, conc = _iv.give(a_gut, conc, iv[k, IV_DOSE], prod)
+            tk[r, IVK_AGUT] = a_gut
+            tk[r, IVK_CONC] = conc
+            tk[r, IVK_TLAST] = t
+            tk[r, IVK_ACTIVE] = 1.0
+            ivs[k, IVS_GIVEN] += 1.0
+            if np.isnan(iv_out[k, IVO_START]):
+                iv_out[k, IVO_START] = ivs[k, IVS_START]
+            iv_out[k, IVO_DOSES] = ivs[k, IVS_GIVEN]
+            iv_out[k, IVO_LAST_DOSE] = t
+            nxt = ivs[k, IVS_START] + ivs[k, IVS_GIVEN] * iv[k, IV_EVERY]
+            if ivs[k, IVS_GIVEN] >= iv[k, IV_COUNT] or nxt >= ivs[k, IVS_END] - 1e-9:
+                nxt = np.inf
+            ivs[k, IVS_NEXT] = nxt
 
 
 @njit(cache=True)
@@ -405,11 +536,8 @@ def _next_visit(proto, t, tki_allowed, t_stop, in_mmr):
     if every > 0.0:
         return t + every
     if tki_allowed:
-        return (
-            t + (3.0 if in_mmr else 1.0) * DAYS_PER_MONTH
-            if t_stop >= 0
-            else t + 3.0 * DAYS_PER_MONTH
-        )
+        restarted = t_stop >= 0
+        return t + (1.0 if restarted and not in_mmr else 3.0) * DAYS_PER_MONTH
     months = (t - t_stop) / DAYS_PER_MONTH
     if months < 6.0 - 1e-9:
         return t + DAYS_PER_MONTH
@@ -429,17 +557,27 @@ def _log_event(events, stats, t, value):
 
 
 @njit(cache=True)
-def _tki_level(sched, t, mult, tki_allowed):
-    k = _active_segment(sched, t)
-    if k < 0 or not tki_allowed:
+def _tki_level(sched, t, mult, tki_allowed, t_switch):
+    """Mean dose fraction taken at t (0 when stopped, between segments or in an off-phase)."""
+    k = _active_segment(sched, t, t_switch)
+    if k < 0 or not tki_allowed or not _cycle_on(sched, k, t, t_switch):
         return 0.0
     return _dose_fraction(sched, k, mult)
 
 
 @njit(cache=True)
+def _record_stop(summary, y, p, t, n):
+    if np.isnan(summary[S_STOP_TIME]):
+        summary[S_STOP_TIME] = t
+        summary[S_BCR_AT_STOP] = readout(y, p)
+        for i in range(n):
+            summary[S_STATE_AT_STOP + i] = y[i]
+
+
+@njit(cache=True)
 def simulate_one(
-    y0, p, sched, proto, qpcr, state, rtol, atol,
-    t_out, y_out, d_out, visits, events, summary, stats,
+    y0, p, sched, proto, qpcr, iv, state, rtol, atol,
+    t_out, y_out, d_out, visits, events, iv_out, summary, stats,
 ):  # fmt: skip
     """Run one patient from diagnosis (t = 0) to the horizon under the protocol.
 
@@ -449,6 +587,8 @@ def simulate_one(
         Initial state at diagnosis and model parameter vector (internal units).
     sched, proto, qpcr : float64 arrays
         Therapy schedule (``SCH_*`` columns), protocol (``PR_*``) and qPCR parameters.
+    iv : float64 array (n_iv, IV_N)
+        Interventions (``IV_*`` columns; may have 0 rows).
     state : uint64[4]
         This patient's xoshiro256** stream (advanced in place).
     rtol : float
@@ -456,10 +596,12 @@ def simulate_one(
     t_out : float64 array
         Increasing output times in [0, horizon]; ``y_out`` (n_out, n_state) and ``d_out``
         (n_out, n_drive) receive the dense output.
-    visits, events, summary, stats : float64 / int64 arrays
-        Filled in place (see the module docstring). ``summary`` must be NaN-initialised.
+    visits, events, iv_out, summary, stats : arrays
+        Filled in place (see the module docstring). ``summary`` and ``iv_out`` must be
+        NaN-initialised.
     """
     n = y0.shape[0]
+    n_iv = iv.shape[0]
     horizon = proto[PR_HORIZON]
     y = y0.copy()
     f = np.empty(n)
@@ -468,7 +610,14 @@ def simulate_one(
     err = np.empty(n)
     tmp = np.empty(n)
     drive = np.zeros(_dv.N_DRIVE)
-    tk = np.zeros(TK_N)
+    tk = np.zeros((1 + n_iv, TK_W))
+    ivs = np.full((n_iv, 4), np.nan)
+    for k in range(n_iv):
+        tk[1 + k, IVK_PROD : IVK_PROD + _iv.N_PRODUCT] = iv[
+            k, IV_PRODUCT : IV_PRODUCT + _iv.N_PRODUCT
+        ]
+        ivs[k, IVS_NEXT] = np.inf
+        iv_out[k, IVO_DOSES] = 0.0
     io = np.zeros(1, dtype=np.int64)
 
     t = 0.0
@@ -477,6 +626,7 @@ def simulate_one(
     mult = 1.0
     n_stops = 0
     t_stop = -1.0  # time of the latest stop
+    t_switch = np.inf
     stop_at = proto[PR_STOP_AT] if proto[PR_STOP_KIND] == STOP_FIXED else np.inf
     lead_start = stop_at - proto[PR_LEAD_IN] if proto[PR_LEAD_IN] > 0 else np.inf
     if proto[PR_MAX_STOPS] < 1:
@@ -486,32 +636,44 @@ def simulate_one(
     n_loss = 0  # consecutive visits above MMR
     in_mmr = False
     post_stop = False  # tracking the true maximum after the first stop
+    risen = False  # first molecular rise after the first stop seen
     next_visit = _next_visit(proto, 0.0, True, -1.0, True)
     next_dose = np.inf
     k_prev = -2
-    level = _tki_level(sched, 0.0, mult, tki_allowed)
+    on_prev = True
+    level = _tki_level(sched, 0.0, mult, tki_allowed, t_switch)
     _log_event(events, stats, 0.0, level)
     summary[S_TKI_DAYS] = 0.0
     summary[S_TKI_EXPOSURE] = 0.0
-
+    _fire(iv, ivs, ANCHOR_DIAGNOSIS, 0.0)
     for i in range(n):
         if not np.isfinite(y[i]):
             stats[ST_FAILURES] += 1
             t = horizon  # nothing to integrate: flagged as a failure, outputs stay NaN
+
     while t < horizon:
-        k = _active_segment(sched, t)
-        if k != k_prev:
-            _configure(sched, k, mult, tki_allowed, t, tk)
-            if k >= 0 and sched[k, SCH_MODE] == MODE_DAILY and tki_allowed:
-                next_dose = _next_dose_after(sched, k, t)
+        k = _active_segment(sched, t, t_switch)
+        tki_on = tki_allowed and k >= 0 and _cycle_on(sched, k, t, t_switch)
+        if k != k_prev or tki_on != on_prev:
+            _configure(sched, k, mult, tki_on, t, tk)
+            if tki_on and sched[k, SCH_MODE] == MODE_DAILY:
+                next_dose = _next_dose_after(sched, k, t, t_switch)
             else:
                 next_dose = np.inf
             k_prev = k
-        if k >= 0 and tki_allowed and sched[k, SCH_MODE] == MODE_DAILY and next_dose <= t:
-            _give_dose(sched, k, mult, t, tk)
+            on_prev = tki_on
+        if tki_on and sched[k, SCH_MODE] == MODE_DAILY and next_dose <= t + 1e-9:
+            adherence = sched[k, SCH_ADHERENCE]
+            if adherence >= 1.0 or _rng.uniform(state) < adherence:
+                _give_dose(sched, k, mult, t, tk)
             next_dose += sched[k, SCH_TAU]
+        if n_iv > 0:
+            _give_iv_doses(iv, ivs, t, tk, iv_out)
         _eval(t, y, p, tk, drive, f, stats)
-        t_next = min(horizon, next_visit, stop_at, lead_start, _next_boundary(sched, t), next_dose)
+        t_next = min(horizon, next_visit, stop_at, lead_start, next_dose)
+        t_next = min(t_next, _next_boundary(sched, t, t_switch))
+        if n_iv > 0:
+            t_next = min(t_next, _next_iv_dose(iv, ivs))
         if t_next <= t:  # guard: nothing can be scheduled in the past
             t_next = min(horizon, t + 1e-9)
         h, status = integrate(
@@ -534,6 +696,7 @@ def simulate_one(
             lead_start = np.inf
             mult = proto[PR_LEAD_DOSE]
             summary[S_LEAD_IN_START] = t
+            _fire(iv, ivs, ANCHOR_STOP_CRITERIA, t)
             changed = True
         # scheduled stop
         if t >= stop_at:
@@ -543,33 +706,29 @@ def simulate_one(
             n_stops += 1
             n_loss = 0
             t_stop = t
-            if np.isnan(summary[S_STOP_TIME]):
-                summary[S_STOP_TIME] = t
-                summary[S_BCR_AT_STOP] = readout(y, p)
-                for i in range(n):
-                    summary[S_STATE_AT_STOP + i] = y[i]
+            if not post_stop and np.isnan(summary[S_STOP_TIME]):
                 post_stop = True
+            _record_stop(summary, y, p, t, n)
+            _fire(iv, ivs, ANCHOR_TKI_STOP, t)
             next_visit = _next_visit(proto, t, False, t_stop, False)
             changed = True
-            j = stats[ST_VISITS] - 1
-            if j >= 0 and visits[j, V_TIME] == t:
-                visits[j, V_ACTION] = ACT_STOP
         # monitoring visit
         if t >= next_visit:
             true_pct = readout(y, p)
             if proto[PR_DECIDE_TRUE] > 0:
                 meas, det, abl1, lod = true_pct, 1.0, np.inf, 0.0
-                depth = _qpcr.mr_depth(meas, det, abl1)
             else:
                 meas, det, abl1, lod = _qpcr.measure(true_pct, qpcr, state)
-                depth = _qpcr.mr_depth(meas, det, abl1)
+            depth = _qpcr.mr_depth(meas, det, abl1)
             action = ACT_NONE
             lost = det > 0 and meas > _qpcr.MMR
             in_mmr = depth >= _qpcr.DEPTH_MMR
             if depth >= _qpcr.DEPTH_MMR and np.isnan(summary[S_T_MMR_MEAS]):
                 summary[S_T_MMR_MEAS] = t
+                _fire(iv, ivs, ANCHOR_MMR, t)
             if depth >= _qpcr.DEPTH_MR4 and np.isnan(summary[S_T_MR4_MEAS]):
                 summary[S_T_MR4_MEAS] = t
+                _fire(iv, ivs, ANCHOR_MR4, t)
             if depth >= _qpcr.DEPTH_MR45 and np.isnan(summary[S_T_MR45_MEAS]):
                 summary[S_T_MR45_MEAS] = t
             n_loss = n_loss + 1 if lost else 0
@@ -580,6 +739,14 @@ def simulate_one(
                         run_start = t
                 else:
                     run_start = np.nan
+                if (
+                    t_switch == np.inf
+                    and t >= proto[PR_SWITCH_AT] - 1e-9
+                    and depth < proto[PR_SWITCH_DEPTH]
+                ):
+                    t_switch = t  # slow response: the switch target replaces the running TKI
+                    action = ACT_SWITCH
+                    changed = True
                 if stop_at < np.inf and lead_start == np.inf and mult != 1.0 and relapse:
                     # recurrence during the reduced-dose lead-in: back to full dose, no stop
                     stop_at = np.inf
@@ -596,6 +763,7 @@ def simulate_one(
                     and not np.isnan(run_start)
                     and t - run_start >= proto[PR_STOP_FOR] - 1e-6
                 ):
+                    _fire(iv, ivs, ANCHOR_STOP_CRITERIA, t)
                     if proto[PR_LEAD_IN] > 0:
                         stop_at = t + proto[PR_LEAD_IN]
                         mult = proto[PR_LEAD_DOSE]
@@ -603,13 +771,17 @@ def simulate_one(
                         action = ACT_STOP_SCHEDULED
                         changed = True
                     else:
-                        stop_at = t  # stop now (handled below, same time)
+                        stop_at = t  # stop now (below, same time)
                         action = ACT_STOP
             else:
+                if post_stop and not risen and det > 0 and meas > _qpcr.MR4:
+                    risen = True
+                    _fire(iv, ivs, ANCHOR_FIRST_RISE, t)
                 if relapse:
                     action = ACT_RELAPSE
                     if np.isnan(summary[S_RELAPSE_TIME]):
                         summary[S_RELAPSE_TIME] = t
+                    _fire(iv, ivs, ANCHOR_RELAPSE, t)
                     if proto[PR_RESTART] > 0:
                         tki_allowed = True
                         mult = 1.0
@@ -640,24 +812,19 @@ def simulate_one(
                 n_loss = 0
                 t_stop = t
                 if np.isnan(summary[S_STOP_TIME]):
-                    summary[S_STOP_TIME] = t
-                    summary[S_BCR_AT_STOP] = true_pct
-                    for i in range(n):
-                        summary[S_STATE_AT_STOP + i] = y[i]
                     post_stop = True
+                _record_stop(summary, y, p, t, n)
+                _fire(iv, ivs, ANCHOR_TKI_STOP, t)
                 changed = True
             next_visit = _next_visit(proto, t, tki_allowed, t_stop, in_mmr)
         if changed:
             k_prev = -2  # reconfigure the drive
-            new_level = _tki_level(sched, t, mult, tki_allowed)
-            if new_level != level:
-                level = new_level
-                _log_event(events, stats, t, level)
-        elif _tki_level(sched, t, mult, tki_allowed) != level:
-            level = _tki_level(sched, t, mult, tki_allowed)
+        new_level = _tki_level(sched, t, mult, tki_allowed, t_switch)
+        if new_level != level:
+            level = new_level
             _log_event(events, stats, t, level)
     summary[S_N_STOPS] = n_stops
-    # the final output time (horizon) is written by the last segment; mark unfilled rows
+    # rows of the output grid never reached (a failure) stay NaN
     for j in range(io[0], t_out.shape[0]):
         for i in range(n):
             y_out[j, i] = np.nan
@@ -665,22 +832,21 @@ def simulate_one(
 
 @njit(cache=True, parallel=True)
 def simulate_ensemble(
-    y0s, ps, schedule, protocol, qpcr_params, streams, rel_tol, abs_tol,
-    times, ys, drives, visit_log, event_log, summaries, solver_stats,
+    y0s, ps, schedule, protocol, qpcr_params, interventions, streams, rel_tol, abs_tol,
+    times, ys, drives, visit_log, event_log, iv_logs, summaries, solver_stats,
 ):  # fmt: skip
     """``simulate_one`` over the rows of a parameter matrix, in parallel (``prange``).
 
     Row j uses ``y0s[j]``, ``ps[j]``, its own random stream ``streams[j]`` and writes ``ys[j]``,
-    ``drives[j]``, ``visit_log[j]``, ``event_log[j]``, ``summaries[j]``, ``solver_stats[j]``: each
+    ``drives[j]``, ``visit_log[j]``, ``event_log[j]``, ``iv_logs[j]``, ``summaries[j]``,
+    ``solver_stats[j]``: each
     patient's numbers depend only on its own row, never on the thread count. (The argument names
     differ from ``simulate_one``'s on purpose: numba's parfor lowering rejects a prange body whose
     call repeats the enclosing function's parameter names.)
     """
     for j in prange(y0s.shape[0]):
         simulate_one(
-            y0s[j], ps[j], schedule, protocol, qpcr_params, streams[j], rel_tol, abs_tol,
-            times, ys[j], drives[j], visit_log[j], event_log[j], summaries[j], solver_stats[j],
+            y0s[j], ps[j], schedule, protocol, qpcr_params, interventions, streams[j], rel_tol,
+            abs_tol, times, ys[j], drives[j], visit_log[j], event_log[j], iv_logs[j], summaries[j],
+            solver_stats[j],
         )  # fmt: skip
-
-
-_ = _rng  # random streams are created by the caller (sim.engines.rng.seed_states)

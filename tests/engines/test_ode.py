@@ -7,23 +7,17 @@ from scipy.integrate import solve_ivp
 from sim import models
 from sim.engines import ode
 from sim.models import cml_immune as cm
-from sim.run import simulate
+from sim.run import schedule_row, simulate
 from sim.therapy import drive as dv
 from sim.therapy.drugs import get_drug
 
 MONTH = 365.25 / 12
 
 
-def kill_schedule(dose_fraction=1.0, start=0.0, end=np.inf):
+def kill_schedule(dose_fraction=1.0, start=0.0, end=None):
     drug = get_drug("imatinib")
-    sched = np.zeros((1, ode.SCH_N))
-    sched[0, ode.SCH_START] = start
-    sched[0, ode.SCH_END] = end
-    sched[0, ode.SCH_DOSE] = drug.standard_dose * dose_fraction
-    sched[0, ode.SCH_TAU] = drug.standard_interval
-    sched[0, ode.SCH_MODE] = ode.MODE_KILL
-    sched[0, ode.SCH_DRUG :] = drug.vector()
-    return sched
+    row = schedule_row(drug, drug.standard_dose * dose_fraction, start=start, end=end, pk="kill")
+    return row[None, :]
 
 
 def fixed_stop_protocol(stop_at, horizon, every=0.0):
@@ -207,6 +201,7 @@ def test_ensemble_equals_single_runs_and_is_thread_independent():
     t_out = np.linspace(0, horizon, 97)
     q = readout.QPCR.defaults()
     atol = cm.SPEC.atol(1e-6)
+    no_iv = np.zeros((0, ode.IV_N))
 
     def run(threads):
         numba.set_num_threads(threads)
@@ -215,11 +210,13 @@ def test_ensemble_equals_single_runs_and_is_thread_independent():
         d_out = np.full((m, t_out.size, dv.N_DRIVE), np.nan)
         vis = np.full((m, 200, ode.V_N), np.nan)
         ev = np.full((m, 50, 3), np.nan)
+        ivo = np.full((m, 0, ode.IVO_N), np.nan)
         summ = np.full((m, ode.S_N), np.nan)
         st = np.zeros((m, ode.ST_N), dtype=np.int64)
         ode.simulate_ensemble(
-            Y0, P, sched, proto, q, states, 1e-6, atol, t_out, y_out, d_out, vis, ev, summ, st
-        )
+            Y0, P, sched, proto, q, no_iv, states, 1e-6, atol, t_out, y_out, d_out, vis, ev, ivo,
+            summ, st,
+        )  # fmt: skip
         return y_out, vis, summ
 
     threads = numba.get_num_threads()
@@ -240,7 +237,10 @@ def test_ensemble_equals_single_runs_and_is_thread_independent():
     e1 = np.full((50, 3), np.nan)
     s1 = np.full(ode.S_N, np.nan)
     k1 = np.zeros(ode.ST_N, dtype=np.int64)
-    ode.simulate_one(Y0[3], P[3], sched, proto, q, st3, 1e-6, atol, t_out, y1, d1, v1, e1, s1, k1)
+    o1 = np.full((0, ode.IVO_N), np.nan)
+    ode.simulate_one(
+        Y0[3], P[3], sched, proto, q, no_iv, st3, 1e-6, atol, t_out, y1, d1, v1, e1, o1, s1, k1
+    )
     np.testing.assert_array_equal(y1, a[0][3])
     np.testing.assert_array_equal(s1, a[2][3])
 

@@ -10,7 +10,7 @@ import pytest
 
 from sim.engines import ode
 from sim.models import cml_immune as cm
-from sim.run import simulate
+from sim.run import schedule_row, simulate
 from sim.scenario import hahnel_patient
 from sim.therapy.drugs import get_drug
 
@@ -39,12 +39,7 @@ def run_patient(i, t_out=None, rtol=1e-8):
     p = hahnel_params(i)
     stop = CESS_T[i] * MONTH
     horizon = stop + 36 * MONTH
-    drug = get_drug("imatinib")
-    sched = np.zeros((1, ode.SCH_N))
-    sched[0, [ode.SCH_START, ode.SCH_END, ode.SCH_DOSE, ode.SCH_TAU, ode.SCH_MODE]] = [
-        0.0, np.inf, drug.standard_dose, drug.standard_interval, ode.MODE_KILL,
-    ]  # fmt: skip
-    sched[0, ode.SCH_DRUG :] = drug.vector()
+    sched = schedule_row(get_drug("imatinib"), pk="kill")[None, :]
     pr = np.zeros(ode.PR_N)
     pr[[ode.PR_HORIZON, ode.PR_STOP_KIND, ode.PR_STOP_AT, ode.PR_RELAPSE_RULE]] = [
         horizon, ode.STOP_FIXED, stop, 1,
