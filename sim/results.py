@@ -24,6 +24,7 @@ month columns for reading.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import errno
 import os
@@ -34,7 +35,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -159,7 +160,7 @@ class RunResult:
     tki_periods: list[tuple[float, float, float]]
     stats: dict[str, int]
     provenance: dict[str, str]
-    interventions: list[dict] = field(default_factory=list)
+    interventions: list[dict] = dataclasses.field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.params = np.asarray(self.params, dtype=np.float64)

@@ -84,7 +84,7 @@ def compile_schedule(therapy: Sequence[TherapySegment]) -> np.ndarray:
             on=getattr(seg, "on", 0.0) or 0.0,
             off=getattr(seg, "off", 0.0) or 0.0,
             switch=getattr(seg, "switch", False),
-        )  # fmt: skip
+        )
         for seg in sorted(therapy, key=lambda s: s.start)
     ]
     return np.array(rows)

@@ -167,7 +167,7 @@ def test_runresult_rejects_inconsistent_shapes(result):
 
 def test_actions_codes():
     assert ACTIONS[0] == "none" and ACTIONS[2] == "stop" and ACTIONS[4] == "restart"
-    assert sorted(ACTIONS) == [0, 1, 2, 3, 4, 5]
+    assert sorted(ACTIONS) == [0, 1, 2, 3, 4, 5, 6]
 
 
 def test_provenance_is_strings_with_versions():

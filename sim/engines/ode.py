@@ -45,10 +45,8 @@ DAYS_PER_MONTH = 365.25 / 12.0
 # --- therapy schedule columns
 SCH_START, SCH_END, SCH_DOSE, SCH_TAU, SCH_MODE = 0, 1, 2, 3, 4
 SCH_ADHERENCE = 5  # fraction of doses taken (1 = all)
-SCH_ON, SCH_OFF = (
-    6,
-    7,
-)  # intermittent dosing: on for SCH_ON days, off for SCH_OFF days (0, 0: continuous)
+# intermittent dosing: on for SCH_ON days, off for SCH_OFF days (0, 0: continuous)
+SCH_ON, SCH_OFF = 6, 7
 SCH_SWITCH = 8  # 1: a switch target, inactive until the protocol's switch rule fires
 SCH_DRUG = 9
 SCH_N = SCH_DRUG + _dr.N_DRUG

@@ -22,6 +22,7 @@ from sim.therapy.drugs import get_drug
 from sim.therapy.interventions import get_product
 
 MONTH = 365.25 / 12
+PRODUCTS = ["peginterferon-alfa-2a", "peginterferon-alfa-2b", "nivolumab", "vaccine", "exercise"]
 RTOL = 1e-8
 
 
@@ -135,9 +136,7 @@ def test_checkpoint_changes_leukemic_cells_only_through_t_cells():
 
 @settings(max_examples=25, deadline=None)
 @given(
-    product=st.sampled_from(
-        ["peginterferon-alfa-2a", "peginterferon-alfa-2b", "nivolumab", "vaccine", "exercise"]
-    ),  # fmt: skip
+    product=st.sampled_from(PRODUCTS),
     lo=st.floats(0.0, 2.0),
     factor=st.floats(1.0, 4.0),
 )
