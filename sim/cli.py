@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 
 EXIT_BAD_INPUT = 2
+EXIT_CANNOT_WRITE = 1
 
 
 def _months(days: float) -> str:
@@ -80,13 +81,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - t0
     from sim.results import write_run
 
-    out = write_run(
-        result,
-        results_root=args.results,
-        overwrite=args.overwrite,
-        formats=sc.formats,
-        figure=sc.figure and not args.no_figure,
-    )
+    try:
+        out = write_run(
+            result,
+            results_root=args.results,
+            overwrite=args.overwrite,
+            formats=sc.formats,
+            figure=sc.figure and not args.no_figure,
+        )
+    except OSError as exc:  # results root is a file, not writable, disk full, ...
+        print(f"cmlsim run: cannot write results under {args.results}: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_WRITE
     s = result.summary
     st = result.stats
     print(f"{sc.name}: {sc.model}, ODE engine, horizon {_months(sc.horizon)}, seed {sc.seed}")
@@ -119,6 +124,67 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    """``cmlsim compare A.toml B.toml ...``: same patient, common seed, side-by-side table."""
+    from sim.scenario import ScenarioError, load
+
+    if len(args.scenario) < 2:
+        print("cmlsim compare: need at least two scenario files to compare", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.seed is not None and args.seed < 0:
+        print(f"cmlsim compare: --seed must be >= 0, got {args.seed}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    from sim.compare import check_name
+
+    if args.name is not None:
+        try:
+            check_name(args.name)
+        except ValueError as exc:
+            print(f"cmlsim compare: --name: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    scenarios = []
+    for path in args.scenario:
+        try:
+            sc = load(path)
+        except ScenarioError as exc:
+            print(f"cmlsim compare: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        if sc.engine != "ode":
+            print(
+                f"cmlsim compare: {path}: engine {sc.engine!r} is not available yet",
+                file=sys.stderr,
+            )
+            return EXIT_BAD_INPUT
+        scenarios.append(sc)
+    from sim.compare import format_table, run_comparison, write_comparison
+
+    t0 = time.perf_counter()
+    cmp = run_comparison(scenarios, seed=args.seed)
+    elapsed = time.perf_counter() - t0
+    for note in cmp.notes:
+        print(f"cmlsim compare: {note}", file=sys.stderr)
+    formats = scenarios[0].formats or ("png", "pdf")
+    try:
+        out = write_comparison(
+            cmp,
+            results_root=args.results,
+            name=args.name,
+            overwrite=args.overwrite,
+            figure=not args.no_figure,
+            formats=formats,
+        )
+    except OSError as exc:
+        print(f"cmlsim compare: cannot write results under {args.results}: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_WRITE
+    print(
+        f"{len(scenarios)} scenarios, same patient parameters as declared, common seed "
+        f"{cmp.seed} (qPCR noise: common random numbers); {elapsed * 1e3:.0f} ms"
+    )
+    print(format_table(cmp.results, cmp.labels))
+    print(f"results: {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cmlsim",
@@ -132,6 +198,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace results/<name>/ if it exists")
     p.add_argument("--no-figure", action="store_true", help="skip the figure")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser(
+        "compare",
+        help="run scenarios on the same patient and seed and compare them side by side",
+    )
+    p.add_argument("scenario", nargs="+", help="two or more scenario files (TOML)")
+    p.add_argument("--results", default="results", help="results folder (default: results)")
+    p.add_argument(
+        "--name", help="results/<NAME>/ (default: compare-<name>_vs_<name>..., shortened)"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace results/<NAME>/ if it exists")
+    p.add_argument(
+        "--seed", type=int, help="common random seed (default: the first scenario's seed)"
+    )
+    p.add_argument("--no-figure", action="store_true", help="skip the figure")
+    p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser("validate", help="check scenario files; exit code 2 on the first error")
     p.add_argument("scenario", nargs="+")

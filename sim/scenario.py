@@ -1,9 +1,10 @@
-"""Scenario files: TOML in, validated frozen objects out, or one clear error.
+r"""Scenario files: TOML in, validated frozen objects out, or one clear error.
 
 A scenario asks one question about one patient: which model and engine, which patient parameters,
-which TKI segments (drug, dose, interval, start, end, PK mode) and which clinical protocol (when to
-monitor, when to stop, whether to give a reduced-dose lead-in before stopping, when to restart).
-The schema, with defaults:
+which TKI segments (drug, dose, interval, start, end, PK mode), which clinical protocol (when to
+monitor, when to stop, whether to give a reduced-dose lead-in before stopping, when to restart,
+when to switch TKI) and which immune interventions (interferon, anti-PD-1, vaccine, exercise),
+each timed relative to an anchor. The schema, with defaults:
 
 .. code-block:: toml
 
@@ -30,6 +31,11 @@ The schema, with defaults:
     start = "diagnosis"          # or a duration from diagnosis
     end = "8y"                   # optional
     pk = "interval"              # "interval" | "daily" | "kill"
+    adherence = 1.0              # fraction of doses taken, 0 < adherence <= 1 ("daily": doses
+                                 #   missed at random from the patient's stream; else dose x it)
+    intermittent = { on = "1w", off = "1w" }   # optional on/off cycling from the segment start
+    switch = false               # true: the TKI the protocol's switch rule switches to; inactive
+                                 #   until the rule fires (exactly one such segment per switch rule)
 
     [drug.mydrug]                # a new drug (or, under a built-in name, overrides of its fields)
     ka = "1.0/h"
@@ -46,12 +52,56 @@ The schema, with defaults:
     restart = "loss_of_mmr"      # | "two_consecutive" | "never"
     max_stops = 1
     decisions = "measured"       # | "true"
+    switch = { if_not = "MMR", at = "12mo" }   # at the first visit at or after `at`, if the
+                                 #   measured response is shallower than `if_not`, the segment
+                                 #   marked switch = true replaces the running one
+
+    [[intervention]]             # any number; each one product on its own schedule
+    name = "ifn-first-6mo"       # optional, unique; default "<product>-<k>", k = 1, 2, ...
+    product = "peginterferon-alfa-2a"  # sim.therapy.interventions.PRODUCTS or a [product.<name>]
+    dose = "90ug"                # default: the product's standard dose; interferon/checkpoint
+                                 #   a mass (mg), vaccine/exercise a number of units; 0 allowed
+    every = "1w"                 # default: the product's standard interval
+    start = "diagnosis"          # required: an anchor, a duration from diagnosis ("6mo" = six
+                                 #   months into therapy) or { anchor = "tki_stop", offset = "1mo" }
+    duration = "6mo"             # optional; doses at start, start + every, ... before start +
+    count = 26                   #   duration, at most `count` of them; neither: to the horizon
+
+    [product.myifn]              # a new product (or, under a built-in name, overrides of fields)
+    kind = "interferon"          # "interferon" | "checkpoint" | "vaccine" | "exercise"
+    ka = "0.4/d"                 # or "inf" / absent: IV bolus (instantaneous boost)
+    half_life = "80h"            # or ke
+    volume = "8L"                # required for interferon and checkpoint (vaccine/exercise: 1)
+    bioavailability = 1.0
+    ec50 = "6ng/mL"              # vaccine/exercise: a plain number of units
+    emax = 1.0                   # <= 1 for interferon and checkpoint
+    hill = 1.0
+    standard_dose = "90ug"       # vaccine/exercise: units (default 1)
+    standard_interval = "1w"
 
     [readout]                    # overrides of sim.readout.QPCR by name
 
     [output]
     figure = true
     formats = ["png", "pdf"]
+
+Intervention anchors (:data:`ANCHORS`; the kernel's ``ANCHOR_*`` codes): ``"diagnosis"`` (t = 0),
+``"mmr"`` and ``"mr4"`` (first measured MMR / MR4), ``"stop_criteria"`` (the visit at which the
+stop criteria are first met, i.e. the start of the lead-in; with a fixed stop, the start of its
+lead-in or, without one, the stop itself), ``"tki_stop"``, ``"first_rise"`` (first post-stop
+visit with measured BCR-ABL1 > 0.01 %) and ``"relapse"`` (by the protocol's restart rule). An
+intervention starts at its anchor's first occurrence plus the offset. Offsets are >= 0, with one
+exception: before a *fixed* stop (``stop = { at = ... }``) ``tki_stop`` may take a negative
+offset, which is converted to a start at ``stop_at + offset`` after diagnosis (given even if a
+failed lead-in cancels that stop). A criteria stop is not known in advance: to act before it,
+anchor at ``"stop_criteria"`` and give the protocol a ``lead_in``. An intervention whose anchor
+cannot happen under the protocol (``tki_stop``, ``first_rise`` or ``relapse`` with no stop) is
+valid; it is never given, results report it as not given and :meth:`Scenario.describe` says so.
+
+Overlapping interventions (the same product or several products at the same time) are valid:
+each keeps its own PK state and their effects combine per drive slot, as
+:math:`1 - \prod_k (1 - E_k)` on the interferon and PD-1 slots (occupancy-like, stays <= 1) and
+as the sum :math:`\sum_k E_k` of the vaccine and exercise boosts.
 
 Every error is a :class:`ScenarioError` with one message ``FILE:LINE: KEY: found ..., expected
 ...``; the line is located in the source text (``[table]`` and ``[[array]]`` headers, ``key =``
@@ -70,7 +120,7 @@ import re
 import sys
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -92,10 +142,13 @@ from sim.units import (
 if TYPE_CHECKING:
     from sim.models.base import ModelSpec
     from sim.therapy.drugs import Drug
+    from sim.therapy.interventions import Product
 
 __all__ = [
+    "ANCHORS",
     "AVAILABLE_ENGINES",
     "ENGINES",
+    "Intervention",
     "Protocol",
     "Scenario",
     "ScenarioError",
@@ -122,13 +175,31 @@ MAX_HORIZON = 200 * DAYS_PER_YEAR
 MAX_OUTPUT_POINTS = 1_000_000
 N_HAHNEL = 21
 
-_SECTIONS = ("scenario", "patient", "therapy", "drug", "protocol", "readout", "output")
+#: Anchors an intervention's start may name, in the order of the kernel's ANCHOR_* codes
+#: (``sim.run.ANCHORS`` maps them to the codes).
+ANCHORS = ("diagnosis", "mmr", "mr4", "stop_criteria", "tki_stop", "first_rise", "relapse")
+#: Anchors that only a TKI stop can bring.
+_STOP_ANCHORS = ("stop_criteria", "tki_stop", "first_rise", "relapse")
+PRODUCT_KINDS = ("interferon", "checkpoint", "vaccine", "exercise")
+#: Kinds dosed by mass (mg); vaccine and exercise doses are plain numbers of units.
+_MASS_KINDS = ("interferon", "checkpoint")
+
+_SECTIONS = (
+    "scenario",
+    "patient",
+    "therapy",
+    "drug",
+    "protocol",
+    "intervention",
+    "product",
+    "readout",
+    "output",
+)
 _PLANNED = {
-    "intervention": "interventions (interferon, anti-PD-1, vaccine, exercise) are not available "
-    "in scenario files yet",
     "cohort": "cohorts are not available in scenario files yet",
 }
-_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+# a results folder name: no leading "." (hidden) or "-" (read as an option); as sim.results
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _MISSING: Any = object()
 
 # Readout depth codes (sim.readout.DEPTH_*), used when sim.readout cannot be imported.
@@ -158,6 +229,15 @@ class TherapySegment:
     pk : str
         ``"interval"`` (E_max effect averaged over a steady-state dosing interval), ``"daily"``
         (every dose resolved) or ``"kill"`` (constant kill rate, linear in dose, as Hähnel 2020).
+    adherence : float
+        Fraction of doses taken, in (0, 1]. ``daily``: each dose is taken with this probability
+        (the patient's random stream); ``interval`` and ``kill``: the dose is scaled by it.
+    on, off : float
+        Intermittent dosing: on for ``on`` days, off for ``off`` days, cycling from the segment
+        start; both 0 = continuous.
+    switch : bool
+        True for the target of the protocol's switch rule (:attr:`Protocol.switch_at`): inactive
+        until the rule fires, then it replaces the running segment.
     """
 
     drug: Drug
@@ -166,6 +246,19 @@ class TherapySegment:
     start: float
     end: float | None
     pk: str
+    adherence: float = 1.0
+    on: float = 0.0
+    off: float = 0.0
+    switch: bool = False
+
+    def describe(self) -> str:
+        """``"imatinib 400 mg/1d"`` plus adherence and intermittent dosing when given."""
+        out = f"{self.drug.name} {self.dose:g} mg/{_readable(self.every)}"
+        if self.on > 0:
+            out += f" {_readable(self.on)} on/{_readable(self.off)} off"
+        if self.adherence < 1:
+            out += f" ({self.adherence:.0%} of doses taken)"
+        return out
 
 
 @dataclass(frozen=True)
@@ -204,6 +297,12 @@ class Protocol:
         Number of stop attempts allowed.
     decisions : str
         ``"measured"`` (qPCR samples) or ``"true"`` (the true BCR-ABL1).
+    switch_at : float or None
+        TKI switch for a slow response: at the first visit at or after this time (days since
+        diagnosis), if the measured depth is shallower than ``switch_depth``, the segment marked
+        ``switch`` replaces the running one. None = no switch rule.
+    switch_depth : int
+        Depth required by ``switch_at`` (``sim.readout`` DEPTH code; 0 without a rule).
     """
 
     monitoring: str = "eln2020"
@@ -218,6 +317,62 @@ class Protocol:
     restart: str = "loss_of_mmr"
     max_stops: int = 1
     decisions: str = "measured"
+    switch_at: float | None = None
+    switch_depth: int = 0
+
+
+@dataclass(frozen=True)
+class Intervention:
+    """One immune intervention: a product given on a schedule that starts at an anchor.
+
+    Doses at ``start``, ``start + every``, ... while fewer than ``count`` and before
+    ``start + duration`` and the horizon, where ``start`` is the first occurrence of ``anchor``
+    plus ``offset``; if the anchor never happens the intervention is not given.
+
+    Attributes
+    ----------
+    name : str
+        Unique within the scenario.
+    product : sim.therapy.interventions.Product
+    anchor : str
+        One of :data:`ANCHORS`.
+    offset : float
+        Days after the anchor (>= 0).
+    duration : float or None
+        Days from the start during which doses are given; None = open.
+    every : float
+        Dosing interval, days.
+    count : int or None
+        Most doses given; None = no limit.
+    dose : float
+        Per administration: mg for interferon and checkpoint products, units (shots, sessions)
+        for vaccine and exercise.
+    """
+
+    name: str
+    product: Product
+    anchor: str
+    offset: float
+    duration: float | None
+    every: float
+    count: int | None
+    dose: float
+
+    def describe(self) -> str:
+        """``"nivolumab 240 mg every 2w from tki_stop + 1mo for 6mo, at most 4 doses"``."""
+        unit = " mg" if self.product.kind in _MASS_KINDS else (" unit" + "s" * (self.dose != 1))
+        start = self.anchor
+        if self.offset > 0:
+            start += f" + {_readable(self.offset)}"
+        until = ""
+        if self.duration is not None:
+            until += f" for {_readable(self.duration)}"
+        if self.count is not None:
+            until += f", at most {self.count} dose" + "s" * (self.count != 1)
+        return (
+            f"{self.product.name} {self.dose:g}{unit} every {_readable(self.every)} "
+            f"from {start}{until or ' to the horizon'}"
+        )
 
 
 @dataclass(frozen=True)
@@ -244,12 +399,14 @@ class Scenario:
         Parameter overrides (name -> value in table units) with the preset and Hähnel patient
         already applied; the full vector is :meth:`param_vector`.
     therapy : tuple of TherapySegment
-        In chronological order.
+        In chronological order (a switch target among them, by its own start).
     protocol : Protocol
     readout : dict
         Overrides of ``sim.readout.QPCR`` (name -> value in table units).
     figure : bool
     formats : tuple of str
+    interventions : tuple of Intervention
+        In file order.
     """
 
     path: str
@@ -269,6 +426,7 @@ class Scenario:
     readout: dict[str, float] = field(default_factory=dict)
     figure: bool = True
     formats: tuple[str, ...] = ("png", "pdf")
+    interventions: tuple[Intervention, ...] = ()
 
     def model_spec(self) -> ModelSpec:
         """The :class:`sim.models.base.ModelSpec` this scenario runs."""
@@ -280,26 +438,68 @@ class Scenario:
         """The model's parameter vector with :attr:`patient` applied (internal units)."""
         return self.model_spec().params.vector(self.patient)
 
+    def never_given(self) -> dict[str, str]:
+        """Interventions whose anchor cannot happen under the protocol: name -> why.
+
+        They are valid (results report them as not given); :meth:`describe` lists them.
+        """
+        out = {}
+        for iv in self.interventions:
+            why = _unreachable(iv.anchor, self.protocol)
+            if why:
+                out[iv.name] = why
+        return out
+
     def describe(self) -> str:
-        """A one-line summary: model, engine, horizon, therapy and stop rule."""
+        """A summary: model, engine, horizon, therapy and stop rule on the first line, then one
+        line per intervention with its timing."""
         p = self.protocol
+        names = {v: k for k, v in reversed(_depth_codes().items())}
         if p.stop_kind == "fixed":
             stop = f"stop at {format_duration(p.stop_at or 0.0)}"
         elif p.stop_kind == "criteria":
-            depth = {v: k for k, v in reversed(_depth_codes().items())}.get(p.stop_depth, "?")
+            depth = names.get(p.stop_depth, "?")
             stop = (
                 f"stop after {format_duration(p.stop_after)} if {depth} for "
                 f"{format_duration(p.stop_sustained_for)}"
             )
         else:
             stop = "no stop"
-        drugs = ", ".join(
-            f"{s.drug.name} {s.dose:g} mg/{format_duration(s.every)}" for s in self.therapy
-        )
-        return (
+        drugs = ", ".join(s.describe() for s in self.therapy if not s.switch)
+        for s in self.therapy:
+            if s.switch and p.switch_at is not None:
+                drugs += (
+                    f", switch to {s.describe()} if not {names.get(p.switch_depth, '?')} at "
+                    f"{format_duration(p.switch_at)}"
+                )
+        lines = [
             f"{self.name} ({self.model}, {self.engine}, horizon {format_duration(self.horizon)}, "
             f"{drugs or 'untreated'}, {stop})"
-        )
+        ]
+        never = self.never_given()
+        for iv in self.interventions:
+            line = f"  intervention {iv.name}: {iv.describe()}"
+            if iv.name in never:
+                line += f" -- never given: {never[iv.name]}"
+            lines.append(line)
+        return "\n".join(lines)
+
+
+def _readable(days: float) -> str:
+    """A duration for summaries: :func:`sim.units.format_duration` unless that is long."""
+    exact = format_duration(days)
+    return exact if len(exact) <= 8 else f"{days:.4g}d"
+
+
+def _unreachable(anchor: str, protocol: Protocol) -> str:
+    """Why ``anchor`` can never happen under ``protocol`` ("" if it can)."""
+    if anchor not in _STOP_ANCHORS:
+        return ""
+    if protocol.stop_kind == "never":
+        return f'{anchor} needs a TKI stop, and protocol.stop is "never"'
+    if protocol.max_stops == 0:
+        return f"{anchor} needs a TKI stop, and protocol.max_stops is 0"
+    return ""
 
 
 class ScenarioError(ValueError):
@@ -625,6 +825,42 @@ def _positive(parse: Callable[[object], float], what: str, example: str) -> Call
     return check
 
 
+def _nonnegative(parse: Callable[[object], float], expected: str) -> Callable:
+    def check(value: object) -> float:
+        x = parse(value)
+        if not x >= 0:
+            raise UnitError(_show(value), expected)
+        return x
+
+    return check
+
+
+def _units(expected: str) -> Callable:
+    """A plain positive number of units (vaccine shots, exercise sessions)."""
+
+    def check(value: object) -> float:
+        x = _number(value, expected)
+        if not x > 0:
+            raise UnitError(_show(value), expected.replace("a plain number", "a number > 0", 1))
+        return x
+
+    return check
+
+
+def _absorption(value: object) -> float:
+    """An absorption rate in 1/day, or inf (``"inf"``) for an IV bolus / instantaneous input."""
+    if (isinstance(value, str) and value.strip().lower() in ("inf", "infinity")) or (
+        isinstance(value, float) and value == math.inf
+    ):
+        return math.inf
+    try:
+        return _rate(value)
+    except UnitError as e:
+        raise UnitError(e.found, e.expected + ', or "inf" for an IV bolus') from None
+
+
+_LEADING_NUMBER = re.compile(r"^\s*[+-]?\.?\d")
+
 _dose = _positive(parse_dose, "a dose", '"400mg"')
 _rate = _positive(parse_rate, "a rate", '"0.6/h"')
 _volume = _positive(parse_volume, "a volume", '"250L"')
@@ -645,6 +881,11 @@ def _depth_codes() -> dict[str, int]:
         }
     except (ImportError, AttributeError):
         return dict(_DEPTH_FALLBACK)
+
+
+def _first_start(therapy: tuple[TherapySegment, ...]) -> float:
+    """Start of the first ordinary (not switch-target) segment."""
+    return min(s.start for s in therapy if not s.switch)
 
 
 def _drug_registry() -> dict[str, Drug]:
@@ -734,6 +975,7 @@ class _Reader:
         self.text = text
         self.path = path
         self._lines: _KeyLines | None = None
+        self._switch_index: int | None = None  # [[therapy]] index of the switch target
 
     # -- errors
     def line(self, key: Path) -> int | None:
@@ -793,6 +1035,12 @@ class _Reader:
         patient = self.patient(doc.get("patient", {}), spec)
         therapy = self.therapy(doc.get("therapy", _MISSING), drugs, head["horizon"])
         protocol = self.protocol(doc.get("protocol", {}), therapy, head["horizon"])
+        interventions: tuple[Intervention, ...] = ()
+        if "product" in doc or "intervention" in doc:
+            products = self.products(doc.get("product", {}))
+            interventions = self.interventions(
+                doc.get("intervention", []), products, protocol, head["horizon"]
+            )
         readout = self.readout(doc.get("readout", {}))
         figure, formats = self.output(doc.get("output", {}))
         return Scenario(
@@ -804,6 +1052,7 @@ class _Reader:
             readout=readout,
             figure=figure,
             formats=formats,
+            interventions=interventions,
             **head,
         )
 
@@ -822,7 +1071,8 @@ class _Reader:
         )
         self.keys(tab, k, allowed)
         name_expected = (
-            "a name of letters, digits, '_', '.' and '-' (it becomes results/<name>/), "
+            "a name of letters, digits, '_', '.' and '-', not starting with '.' or '-' "
+            "(it becomes results/<name>/), "
             'e.g. "imatinib-eln-stop"'
         )
 
@@ -1053,17 +1303,32 @@ class _Reader:
             )
         if not isinstance(raw, list):
             raise self.error(k, _show(raw), "an array of [[therapy]] tables")
-        segments = []
+        everything = []
         for i, item in enumerate(raw):
-            segments.append((i, self.segment(self.table(item, (*k, i), "a table"), i, drugs)))
-        for i, seg in segments:
+            everything.append((i, self.segment(self.table(item, (*k, i), "a table"), i, drugs)))
+        for i, seg in everything:
             if seg.start >= horizon:
                 raise self.error(
                     (*k, i, "start"),
                     f"{format_duration(seg.start)} (= {seg.start:g} days)",
                     f"a start before the horizon ({format_duration(horizon)})",
                 )
-        segments.sort(key=lambda t: t[1].start)
+        targets = [i for i, seg in everything if seg.switch]
+        if len(targets) > 1:
+            raise self.error(
+                (*k, targets[1], "switch"),
+                f"a second segment with switch = true (therapy[{targets[0]}] is one already)",
+                "exactly one switch target: the TKI the protocol's switch rule switches to",
+            )
+        if targets and len(everything) == 1:
+            raise self.error(
+                (*k, targets[0], "switch"),
+                "switch = true on the only [[therapy]] segment",
+                "an ordinary segment (switch = false) to switch from, and one switch target",
+            )
+        self._switch_index = targets[0] if targets else None
+        # a switch target replaces whatever runs when the rule fires: no overlap check for it
+        segments = sorted(((i, s) for i, s in everything if not s.switch), key=lambda t: t[1].start)
         for (i, a), (j, b) in itertools.pairwise(segments):
             if a.end is None or a.end > b.start:
                 a_end = "open end" if a.end is None else f"end {format_duration(a.end)}"
@@ -1074,11 +1339,25 @@ class _Reader:
                     f"therapy[{j}] to start at or after the end of therapy[{i}] "
                     f"(give therapy[{i}] an end <= {format_duration(b.start)})",
                 )
-        return tuple(seg for _, seg in segments)
+        return tuple(seg for _, seg in sorted(everything, key=lambda t: t[1].start))
 
     def segment(self, tab: dict[str, Any], i: int, drugs: dict[str, Drug]) -> TherapySegment:
         k: Path = ("therapy", i)
-        self.keys(tab, k, ("drug", "dose", "every", "start", "end", "pk"))
+        self.keys(
+            tab,
+            k,
+            (
+                "drug",
+                "dose",
+                "every",
+                "start",
+                "end",
+                "pk",
+                "adherence",
+                "intermittent",
+                "switch",
+            ),
+        )
         names = list(drugs)
         drug_expected = "a drug name: one of " + ", ".join(names) + " (or define [drug.<name>])"
 
@@ -1112,7 +1391,36 @@ class _Reader:
 
         end = self.get(tab, k, "end", check_end, None)
         pk = self.get(tab, k, "pk", lambda v: _choice(v, PK_MODES), "interval")
-        return TherapySegment(drug=drug, dose=dose, every=every, start=start, end=end, pk=pk)
+        frac = "a fraction of doses taken, 0 < adherence <= 1 (e.g. 0.9)"
+
+        def check_adherence(value: object) -> float:
+            x = _number(value, frac)
+            if not 0 < x <= 1:
+                raise UnitError(_show(value), frac)
+            return x
+
+        adherence = self.get(tab, k, "adherence", check_adherence, 1.0)
+        on = off = 0.0
+        if "intermittent" in tab:
+            ki: Path = (*k, "intermittent")
+            cyc = self.table(tab["intermittent"], ki, 'a table { on = "1w", off = "1w" }')
+            self.keys(cyc, ki, ("on", "off"))
+            dur = 'a duration > 0 (e.g. "1w")'
+            on = self.get(cyc, ki, "on", _duration, expected=dur)
+            off = self.get(cyc, ki, "off", _duration, expected=dur)
+        switch = self.get(tab, k, "switch", _boolean, False)
+        return TherapySegment(
+            drug=drug,
+            dose=dose,
+            every=every,
+            start=start,
+            end=end,
+            pk=pk,
+            adherence=adherence,
+            on=on,
+            off=off,
+            switch=switch,
+        )
 
     # -- [protocol]
     def protocol(
@@ -1120,7 +1428,9 @@ class _Reader:
     ) -> Protocol:
         k: Path = ("protocol",)
         tab = self.table(raw, k, "a [protocol] table")
-        self.keys(tab, k, ("monitoring", "stop", "lead_in", "restart", "max_stops", "decisions"))
+        self.keys(
+            tab, k, ("monitoring", "stop", "lead_in", "restart", "max_stops", "decisions", "switch")
+        )
         out: dict[str, Any] = {}
 
         mon = tab.get("monitoring", "eln2020")
@@ -1150,7 +1460,48 @@ class _Reader:
         out["decisions"] = self.get(
             tab, k, "decisions", lambda v: _choice(v, DECISIONS), "measured"
         )
+        out.update(self.switch(tab, horizon))
         return Protocol(**out)
+
+    def switch(self, tab: dict[str, Any], horizon: float) -> dict[str, Any]:
+        k: Path = ("protocol", "switch")
+        target = self._switch_index
+        if "switch" not in tab:
+            if target is not None:
+                raise self.error(
+                    ("therapy", target, "switch"),
+                    "switch = true but no switch rule in [protocol]",
+                    'a rule [protocol] switch = { if_not = "MMR", at = "12mo" } saying when to '
+                    "switch to this segment (or no switch = true)",
+                )
+            return {}
+        raw = self.table(tab["switch"], k, 'a table { if_not = "MMR", at = "12mo" }')
+        self.keys(raw, k, ("if_not", "at"))
+        depths = _depth_codes()
+        level = self.get(
+            raw,
+            k,
+            "if_not",
+            lambda v: _choice(v, tuple(depths), "a molecular response level: "),
+            expected='a molecular response level: "MMR", "MR4", "MR4.5" or "MR5"',
+        )
+
+        def check_at(value: object) -> float:
+            d = _duration(value)
+            if d >= horizon:
+                raise UnitError(
+                    _days(value, d), f"a time before the horizon ({format_duration(horizon)})"
+                )
+            return d
+
+        at = self.get(raw, k, "at", check_at, expected='a duration > 0 (e.g. "12mo")')
+        if target is None:
+            raise self.error(
+                k,
+                "a switch rule but no [[therapy]] segment with switch = true",
+                "exactly one [[therapy]] segment marked switch = true: the TKI to switch to",
+            )
+        return {"switch_at": at, "switch_depth": depths[level]}
 
     def stop(
         self, raw: object, therapy: tuple[TherapySegment, ...], horizon: float
@@ -1167,7 +1518,7 @@ class _Reader:
             raise self.error(k, _show(raw), expected + hint)
         if not therapy:
             raise self.error(k, "a stop rule but no [[therapy]]", 'stop = "never" without therapy')
-        first = therapy[0].start
+        first = _first_start(therapy)
         if "at" in raw:
             for other in raw:
                 if other != "at":
@@ -1192,7 +1543,8 @@ class _Reader:
                     f"({format_duration(horizon)})",
                     "a stop time before the horizon",
                 )
-            last_end = therapy[-1].end
+            ends = [s.end for s in therapy]
+            last_end = None if None in ends else max(e for e in ends if e is not None)
             if last_end is not None and at >= last_end:
                 raise self.error(
                     (*k, "at"),
@@ -1250,15 +1602,347 @@ class _Reader:
             raise self.error(k, 'a lead-in with stop = "never"', "a lead-in only with a stop rule")
         if kind == "fixed":
             begin = out["stop_at"] - duration
-            if begin < therapy[0].start:
+            first = _first_start(therapy)
+            if begin < first:
                 raise self.error(
                     (*k, "duration"),
                     f"a lead-in of {format_duration(duration)} before the stop at "
                     f"{format_duration(out['stop_at'])}, which would begin before therapy starts "
-                    f"({format_duration(therapy[0].start)})",
+                    f"({format_duration(first)})",
                     "a lead-in that fits between the therapy start and protocol.stop.at",
                 )
         return {"lead_in": duration, "lead_in_dose": dose}
+
+    # -- [product.<name>]
+    def products(self, raw: object) -> dict[str, Product]:
+        from sim.therapy.interventions import PRODUCTS
+
+        section = self.table(
+            raw, ("product",), "tables [product.<name>] of user-defined intervention products"
+        )
+        out = dict(PRODUCTS)
+        for name, tab in section.items():
+            k: Path = ("product", name)
+            tab = self.table(tab, k, f"a table [product.{name}]")
+            out[name] = self.product(name, tab, PRODUCTS.get(name), k)
+        return out
+
+    def product(self, name: str, tab: dict[str, Any], base: Product | None, k: Path) -> Product:
+        from sim.therapy.interventions import make_product
+
+        kinds = "one of " + ", ".join(f'"{x}"' for x in PRODUCT_KINDS)
+        self.keys(
+            tab,
+            k,
+            (
+                "kind",
+                "ka",
+                "ke",
+                "half_life",
+                "volume",
+                "bioavailability",
+                "ec50",
+                "emax",
+                "hill",
+                "standard_dose",
+                "standard_interval",
+                "source",
+                "notes",
+            ),
+        )
+        if base is None:
+            kind = self.get(
+                tab,
+                k,
+                "kind",
+                lambda v: _choice(v, PRODUCT_KINDS, "a product kind: "),
+                expected="a product kind: " + kinds,
+            )
+        else:
+            kind = base.kind
+
+            def same_kind(value: object) -> str:
+                if value != base.kind:
+                    raise UnitError(
+                        _show(value), f'"{base.kind}" (the kind of the built-in {base.name})'
+                    )
+                return base.kind
+
+            self.get(tab, k, "kind", same_kind, kind)
+        mass = kind in _MASS_KINDS
+        units = _units(f"a plain number of units (a {kind} dose is one shot or session = 1)")
+        emax_expected = "a number in (0, 1] (an effect fraction or occupancy)" if mass else ""
+
+        def check_emax(value: object) -> float:
+            x = self._positive_number(value)
+            if mass and x > 1:
+                raise UnitError(_show(value), emax_expected)
+            return x
+
+        checks: dict[str, Callable[[object], Any]] = {
+            "ka": _absorption,
+            "ke": _rate,
+            "half_life": _duration,
+            "volume": _volume,
+            "bioavailability": self._fraction,
+            "ec50": _concentration if mass else units,
+            "emax": check_emax,
+            "hill": self._positive_number,
+            "standard_dose": _dose if mass else units,
+            "standard_interval": _dosing_interval,
+            "source": _text,
+            "notes": _text,
+        }
+        if "ke" in tab and "half_life" in tab:
+            raise self.error(
+                (*k, "half_life"), "both ke and half_life", "one of them (ke = ln 2 / half_life)"
+            )
+        if base is None:
+            required = ["ec50", "standard_interval"] + (["volume", "standard_dose"] if mass else [])
+            for req in required:
+                if req not in tab:
+                    raise self.error(
+                        (*k, req),
+                        "nothing (the key is missing)",
+                        f"{req} for the new {kind} product {name!r} (known products: "
+                        + ", ".join(self._product_names())
+                        + ")",
+                    )
+            if "ke" not in tab and "half_life" not in tab:
+                raise self.error(
+                    (*k, "half_life"), "nothing (the key is missing)", "half_life or ke"
+                )
+        values = {n: self.get(tab, k, n, chk) for n, chk in checks.items() if n in tab}
+        if "half_life" in values:
+            values["ke"] = math.log(2.0) / values.pop("half_life")
+        if base is not None:
+            kw = {f.name: getattr(base, f.name) for f in fields(base)}
+            del kw["name"], kw["kind"]
+            kw["notes"] = (kw["notes"] + "; " if kw["notes"] else "") + (
+                f"fields {', '.join(sorted(values))} overridden in {self.path}"
+            )
+        else:
+            kw = {"source": f"user-defined in {self.path}"}
+            if not mass:
+                kw["standard_dose"] = 1.0
+        kw.update(values)
+        try:
+            return make_product(name, kind, **kw)
+        except (ValueError, TypeError, KeyError) as e:
+            raise self.error(
+                k, f"a product that cannot be built ({e})", "a valid product"
+            ) from None
+
+    @staticmethod
+    def _product_names() -> list[str]:
+        from sim.therapy.interventions import PRODUCTS
+
+        return list(PRODUCTS)
+
+    # -- [[intervention]]
+    def interventions(
+        self, raw: object, products: dict[str, Product], protocol: Protocol, horizon: float
+    ) -> tuple[Intervention, ...]:
+        k: Path = ("intervention",)
+        if not isinstance(raw, list):
+            raise self.error(k, _show(raw), "an array of [[intervention]] tables")
+        out: list[Intervention] = []
+        owner: dict[str, int] = {}  # name -> index of the intervention that has it
+        per_product: dict[str, int] = {}
+        for i, item in enumerate(raw):
+            tab = self.table(item, (*k, i), "an [[intervention]] table")
+            iv = self.intervention(tab, i, products, protocol, horizon)
+            per_product[iv.product.name] = per_product.get(iv.product.name, 0) + 1
+            if not iv.name:
+                iv = replace(iv, name=f"{iv.product.name}-{per_product[iv.product.name]}")
+            if iv.name in owner:
+                j = owner[iv.name]
+                given = "name" in tab
+                raise self.error(
+                    (*k, i, "name") if given else (*k, i),
+                    f'the name "{iv.name}" twice: intervention[{j}] has it already'
+                    + ("" if given else " (this one's default name)"),
+                    "a unique name for each intervention (name = ...)",
+                )
+            owner[iv.name] = i
+            out.append(iv)
+        return tuple(out)
+
+    def intervention(
+        self,
+        tab: dict[str, Any],
+        i: int,
+        products: dict[str, Product],
+        protocol: Protocol,
+        horizon: float,
+    ) -> Intervention:
+        k: Path = ("intervention", i)
+        self.keys(
+            tab, k, ("name", "kind", "product", "dose", "every", "start", "duration", "count")
+        )
+        name_expected = "a name of letters, digits, '_', '.' and '-' (unique in the scenario)"
+
+        def check_name(value: object) -> str:
+            s = _text(value, name_expected)
+            if not _NAME.match(s):
+                raise UnitError(_show(s), name_expected)
+            return s
+
+        name = self.get(tab, k, "name", check_name, "")
+        names = list(products)
+        product_expected = (
+            "a product name: one of " + ", ".join(names) + " (or define [product.<name>])"
+        )
+
+        def check_product(value: object) -> Product:
+            s = _text(value, product_expected)
+            if s not in products:
+                raise UnitError(
+                    f'an unknown product "{s}"', product_expected + did_you_mean(s, names)
+                )
+            return products[s]
+
+        product = self.get(tab, k, "product", check_product, expected=product_expected)
+
+        def check_kind(value: object) -> str:
+            _choice(value, PRODUCT_KINDS, "a product kind: ")
+            if value != product.kind:
+                raise UnitError(
+                    f'"{value}", but {product.name} is of kind "{product.kind}"',
+                    f'"{product.kind}" (or no kind: the product decides it)',
+                )
+            return product.kind
+
+        self.get(tab, k, "kind", check_kind, product.kind)
+        if product.kind in _MASS_KINDS:
+            dose_check = _nonnegative(parse_dose, 'a dose >= 0 (e.g. "90ug", "240mg")')
+        else:
+            one = "shot" if product.kind == "vaccine" else "session"
+            units = f"a plain number of units >= 0 (a {product.kind} dose: 1 = one {one})"
+            dose_check = _nonnegative(functools.partial(_number, expected=units), units)
+        dose = self.get(tab, k, "dose", dose_check, float(product.standard_dose))
+        every = self.get(tab, k, "every", _dosing_interval, float(product.standard_interval))
+        anchor, offset = self.start(tab, k, protocol, horizon)
+        duration = self.get(tab, k, "duration", _duration, None)
+        count = self.get(tab, k, "count", lambda v: _integer(v, 1), None)
+        return Intervention(
+            name=name,
+            product=product,
+            anchor=anchor,
+            offset=offset,
+            duration=duration,
+            every=every,
+            count=count,
+            dose=dose,
+        )
+
+    def start(
+        self, tab: dict[str, Any], k: Path, protocol: Protocol, horizon: float
+    ) -> tuple[str, float]:
+        """(anchor, offset) of an intervention's ``start``, with the timing rules applied."""
+        ks: Path = (*k, "start")
+        anchors = ", ".join(f'"{a}"' for a in ANCHORS)
+        anchor_expected = f"an anchor: one of {anchors}"
+        expected = (
+            f'{anchor_expected}, a duration from diagnosis (e.g. "6mo") or a table '
+            '{ anchor = "tki_stop", offset = "1mo" }'
+        )
+
+        def check_anchor(value: object) -> str:
+            return _choice(value, ANCHORS, "an anchor: ")
+
+        def check_offset(value: object) -> float:
+            return parse_duration(value)
+
+        def check_start(value: object) -> tuple[str, float]:
+            if isinstance(value, str) and value in ANCHORS:
+                return value, 0.0
+            if isinstance(value, str) and not _LEADING_NUMBER.match(value):
+                raise UnitError(_show(value), expected + did_you_mean(value, ANCHORS))
+            try:
+                return "diagnosis", parse_duration(value)
+            except UnitError as e:
+                raise UnitError(e.found, expected) from None
+
+        raw = tab.get("start", _MISSING)
+        if isinstance(raw, dict):
+            self.keys(raw, ks, ("anchor", "offset"))
+            anchor = self.get(raw, ks, "anchor", check_anchor, expected=anchor_expected)
+            offset = self.get(raw, ks, "offset", check_offset, 0.0)
+            at_anchor, at_offset = (*ks, "anchor"), (*ks, "offset")
+            shown = _days(raw.get("offset", 0.0), offset)
+        else:
+            anchor, offset = self.get(tab, k, "start", check_start, expected=expected)
+            at_anchor = at_offset = ks
+            shown = _days(raw, offset)
+
+        stop = protocol.stop_kind if protocol.max_stops > 0 else "never"
+        if anchor == "stop_criteria" and protocol.stop_kind == "never":
+            raise self.error(
+                at_anchor,
+                'start at "stop_criteria" but protocol.stop = "never"',
+                "a stop rule in [protocol] (stop = { after = ..., sustained = ..., for = ... }) "
+                "or another anchor",
+            )
+        if offset < 0:
+            if anchor == "diagnosis":
+                raise self.error(
+                    at_offset,
+                    f"{shown}, a start before diagnosis",
+                    "a start at or after diagnosis: interventions cannot start before diagnosis "
+                    "(t = 0)",
+                )
+            if anchor != "tki_stop":
+                raise self.error(
+                    at_offset,
+                    f"a negative offset {shown} from {anchor}",
+                    "an offset >= 0 (only tki_stop with a fixed stop, protocol.stop = "
+                    "{ at = ... }, may take a negative offset)",
+                )
+            if stop == "criteria":
+                raise self.error(
+                    at_offset,
+                    f"a negative offset {shown} from tki_stop, but the stop is decided by "
+                    "criteria at a visit, so its time is not known in advance",
+                    'an offset >= 0; to begin before the stop, use start = "stop_criteria" with '
+                    "a protocol lead_in (the reduced-dose time between the criteria being met "
+                    "and the stop)",
+                )
+            if stop != "fixed":
+                never = (
+                    'protocol.stop = "never"'
+                    if protocol.stop_kind == "never"
+                    else "protocol.max_stops = 0"
+                )
+                raise self.error(
+                    at_offset,
+                    f"a negative offset {shown} from tki_stop, but there is no stop ({never})",
+                    "an offset >= 0, or a fixed stop protocol.stop = { at = ... }",
+                )
+            at = (protocol.stop_at or 0.0) + offset
+            if at < 0:
+                raise self.error(
+                    at_offset,
+                    f"{shown} before the stop at {format_duration(protocol.stop_at or 0.0)}, "
+                    f"a start at {at:g} days",
+                    "a start at or after diagnosis: interventions cannot start before diagnosis "
+                    "(t = 0)",
+                )
+            anchor, offset = "diagnosis", at
+        if anchor == "stop_criteria" and protocol.stop_kind == "fixed" and protocol.lead_in == 0:
+            anchor = "tki_stop"  # a fixed stop without a lead-in: its criteria are the stop
+        known = {"diagnosis": 0.0}
+        if stop == "fixed":
+            known["tki_stop"] = protocol.stop_at or 0.0
+            known["stop_criteria"] = (protocol.stop_at or 0.0) - protocol.lead_in
+        if anchor in known and known[anchor] + offset >= horizon:
+            at = known[anchor] + offset
+            raise self.error(
+                at_offset,
+                f"a start at {format_duration(at)} (= {at:g} days), at or after the horizon",
+                f"a start before the horizon ({format_duration(horizon)})",
+            )
+        return anchor, offset + 0.0  # no -0.0
 
     # -- [readout], [output]
     def readout(self, raw: object) -> dict[str, float]:

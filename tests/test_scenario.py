@@ -60,6 +60,21 @@ restart = "loss_of_mmr"
 """
 
 
+#: BASE with the issue-3 keys: a switch target, adherence, intermittent dosing, interventions and
+#: a user-defined product (a second source for the fuzz test).
+BASE_IV = BASE.replace(
+    'restart = "loss_of_mmr"\n',
+    'restart = "loss_of_mmr"\nswitch = { if_not = "MMR", at = "12mo" }\n',
+) + (
+    '\n[[therapy]]\ndrug = "nilotinib"\nswitch = true\nadherence = 0.9\n'
+    'intermittent = { on = "3w", off = "1w" }\n'
+    '\n[[intervention]]\nproduct = "peginterferon-alfa-2a"\ndose = "90ug"\n'
+    'start = { anchor = "tki_stop", offset = "1mo" }\nduration = "6mo"\n'
+    '\n[[intervention]]\nname = "boost"\nproduct = "myvac"\nstart = "relapse"\ncount = 6\n'
+    '\n[product.myvac]\nkind = "vaccine"\nhalf_life = "4w"\nec50 = 1\nstandard_interval = "2w"\n'
+)
+
+
 def line_of(text: str, needle: str, nth: int = 0) -> int:
     """1-based line of the ``nth`` line containing ``needle``."""
     hits = [i + 1 for i, ln in enumerate(text.splitlines()) if needle in ln]
@@ -175,6 +190,13 @@ def test_hahnel_patient_table():
             hahnel_patient(bad)
 
 
+def test_base_with_interventions_loads():
+    sc = loads(BASE_IV)
+    assert [iv.name for iv in sc.interventions] == ["peginterferon-alfa-2a-1", "boost"]
+    assert [s.switch for s in sc.therapy] == [False, True]
+    assert sc.protocol.switch_at == 12 * MONTH
+
+
 def test_mr_level_codes_match_readout():
     for name, code in readout.DEPTH_CODES.items():
         text = BASE.replace('sustained = "MR4"', f'sustained = "{name}"')
@@ -271,10 +293,10 @@ BAD = {
         ["did you mean 'output'"],
     ),
     "planned section": (
-        _append('\n[[intervention]]\nkind = "interferon"\n'),
-        "intervention",
-        "[[intervention]]",
-        ["not available in scenario files yet"],
+        _append("\n[cohort]\nsize = 100\n"),
+        "cohort",
+        "[cohort]",
+        ["cohorts are not available in scenario files yet"],
     ),
     "stop before start": (
         lambda t: t.replace('start = "diagnosis"', 'start = "2y"').replace(
@@ -615,7 +637,7 @@ z = "a # not a comment"  # comment
 
 # ------------------------------------------------------------------ round trips and fuzz
 
-_names = st.from_regex(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,20}", fullmatch=True)
+_names = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}", fullmatch=True)
 _durations_days = st.floats(min_value=1.0, max_value=40 * YEAR, allow_nan=False)
 
 
@@ -793,6 +815,16 @@ _TOKENS = [
     "hahnel_patient",
     "[drug.x]",
     "[[therapy]]",
+    "[[intervention]]",
+    "[product.x]",
+    "product",
+    "anchor",
+    "offset",
+    "switch",
+    "adherence",
+    "intermittent",
+    '"tki_stop"',
+    '"relapse"',
     '"never"',
     '"MR4"',
     "\\",
@@ -802,7 +834,8 @@ _TOKENS = [
 
 @st.composite
 def mutated(draw):
-    text = draw(st.sampled_from([BASE, *(p.read_text(encoding="utf-8") for p in shipped())]))
+    sources = [BASE, BASE_IV, *(p.read_text(encoding="utf-8") for p in shipped())]
+    text = draw(st.sampled_from(sources))
     for _ in range(draw(st.integers(1, 4))):
         kind = draw(st.sampled_from(["delete", "insert", "swap", "duplicate"]))
         n = len(text)
