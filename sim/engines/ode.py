@@ -243,13 +243,14 @@ def integrate(
             for i in range(drive.shape[0]):
                 d_out[io[0], i] = drive[i]
         io[0] += 1
+    h_first = -1.0
     if h <= 0.0:
         h = initial_step(t, y, f, p, tk, drive, rtol, atol, tmp, K[1], stats)
     for i in range(n):
         K[0, i] = f[i]
     while t < t1:
         if stats[ST_STEPS] >= MAX_STEPS:
-            return h, FAILED
+            return h, h_first, FAILED
         span = t1 - t
         last = False
         h_try = h
@@ -260,7 +261,7 @@ def integrate(
         while True:
             hmin = 1e-12 * max(1.0, abs(t))
             if not h >= hmin:  # also catches a NaN step size
-                return h, FAILED
+                return h, h_first, FAILED
             for i in range(n):
                 tmp[i] = y[i] + h * _m.A21 * K[0, i]
             _eval(t + _m.C2 * h, tmp, p, tk, drive, K[1], stats)
@@ -313,6 +314,8 @@ def integrate(
             last = False
             rejected_once = True
         stats[ST_STEPS] += 1
+        if h_first <= 0.0:
+            h_first = h
         # dense output at requested times in (t, t_new]
         while io[0] < n_out and t_out[io[0]] <= t_new:
             theta = (t_out[io[0]] - t) / h
@@ -331,7 +334,7 @@ def integrate(
                 ynew[i] = 0.0
                 clipped = True
             if not np.isfinite(ynew[i]):
-                return h, FAILED
+                return h, h_first, FAILED
             y[i] = ynew[i]
         if clipped:
             _eval(t_new, y, p, tk, drive, K[6], stats)
@@ -350,7 +353,7 @@ def integrate(
             h *= factor
     for i in range(n):
         f[i] = K[0, i]
-    return h, OK
+    return h, h_first, OK
 
 
 @njit(cache=True)
@@ -620,6 +623,7 @@ def simulate_one(
 
     t = 0.0
     h = -1.0
+    h_dose = -1.0  # first step after the latest dose (doses repeat: so does the first step)
     tki_allowed = True
     mult = 1.0
     n_stops = 0
@@ -660,12 +664,15 @@ def simulate_one(
                 next_dose = np.inf
             k_prev = k
             on_prev = tki_on
+        dosed = False
         if tki_on and sched[k, SCH_MODE] == MODE_DAILY and next_dose <= t + 1e-9:
+            dosed = True
             adherence = sched[k, SCH_ADHERENCE]
             if adherence >= 1.0 or _rng.uniform(state) < adherence:
                 _give_dose(sched, k, mult, t, tk)
             next_dose += sched[k, SCH_TAU]
-        if n_iv > 0:
+        if n_iv > 0 and _next_iv_dose(iv, ivs) <= t + 1e-9:
+            dosed = True
             _give_iv_doses(iv, ivs, t, tk, iv_out)
         _eval(t, y, p, tk, drive, f, stats)
         t_next = min(horizon, next_visit, stop_at, lead_start, next_dose)
@@ -674,11 +681,15 @@ def simulate_one(
             t_next = min(t_next, _next_iv_dose(iv, ivs))
         if t_next <= t:  # guard: nothing can be scheduled in the past
             t_next = min(horizon, t + 1e-9)
-        h, status = integrate(
+        if dosed and h_dose > 0.0:
+            h = h_dose  # the previous segment also began with a dose: start as it did
+        h, h_first, status = integrate(
             t, t_next, y, f, p, tk, drive, rtol, atol, h, K, ynew, err, tmp,
             t_out, y_out, d_out, io, summary, post_stop, stats,
         )  # fmt: skip
         stats[ST_RESTARTS] += 1
+        if dosed:
+            h_dose = h_first
         if level > 0.0:
             summary[S_TKI_DAYS] += t_next - t
             summary[S_TKI_EXPOSURE] += level * (t_next - t)
