@@ -48,6 +48,21 @@ def _cmd_models(args: argparse.Namespace) -> int:
                 f"CL/F {drug.clearance_l_per_h:.3g} L/h, EC50 {drug.ec50:g} mg/L, "
                 f"hill {drug.hill:g}  [{drug.source}]"
             )
+        from sim.therapy.interventions import PRODUCTS
+
+        print("\nIntervention products (sim.therapy.interventions)")
+        for prod in PRODUCTS.values():
+            if prod.ka != float("inf"):
+                absorption = f"ka {prod.ka:.3g}/day"
+            else:
+                absorption = "IV bolus" if prod.kind in ("interferon", "checkpoint") else "instant"
+            print(
+                f"  {prod.name} ({prod.kind}): standard {prod.standard_dose:g} every "
+                f"{prod.standard_interval:g} d; {absorption}, t1/2 {prod.half_life_days:.3g} d, "
+                f"V {prod.volume:g}, EC50 {prod.ec50:g}, Emax {prod.emax:g}  [{prod.source}]"
+            )
+            if prod.notes:
+                print(f"      notes: {prod.notes}")
     return 0
 
 

@@ -53,7 +53,7 @@ def test_intermittent_dosing_switches_the_drug_off_and_on():
     u = res.drive[:, dv.TKI]
     day = res.t
     on = (day % 14) < 7
-    inner = np.abs((day % 7)) > 0.5  # away from the switching instants
+    inner = np.abs(day % 7) > 0.5  # away from the switching instants
     assert np.all(u[on & inner] == pytest.approx(1.0))
     assert np.all(u[~on & inner] == 0.0)
     assert res.summary["tki_exposure"] == pytest.approx(35.0, abs=1.0)
@@ -95,7 +95,13 @@ start = "{start}"
 duration = "8w"
 """
     base = '[[therapy]]\ndrug = "imatinib"\n'
-    one = run_scenario(scenario(base, extra=course.format(name="a", product="peginterferon-alfa-2a", start="diagnosis"), horizon="12w"))  # noqa: E501
+    one = run_scenario(
+        scenario(
+            base,
+            extra=course.format(name="a", product="peginterferon-alfa-2a", start="diagnosis"),
+            horizon="12w",
+        )
+    )  # noqa: E501
     two = run_scenario(
         scenario(
             base,
@@ -107,7 +113,11 @@ duration = "8w"
     i1 = one.drive[:, dv.IFN]
     np.testing.assert_allclose(two.drive[:, dv.IFN], 1 - (1 - i1) ** 2, rtol=1e-12, atol=1e-15)
     assert two.drive[:, dv.IFN].max() <= 1.0
-    v1 = run_scenario(scenario(base, extra=course.format(name="a", product="vaccine", start="diagnosis"), horizon="12w"))  # noqa: E501
+    v1 = run_scenario(
+        scenario(
+            base, extra=course.format(name="a", product="vaccine", start="diagnosis"), horizon="12w"
+        )
+    )  # noqa: E501
     v2 = run_scenario(
         scenario(
             base,
