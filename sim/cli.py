@@ -1,4 +1,4 @@
-"""Command line: ``cmlsim run | validate | models``.
+"""Command line: ``cmlsim run | compare | cohort | validate | models``.
 
 Bad input is normal input: a scenario error prints one line (file, line, key path, what was found,
 what was expected) and exits with code 2, never a traceback. Heavy libraries (xarray, matplotlib)
@@ -200,6 +200,76 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_cohort(args: argparse.Namespace) -> int:
+    """``cmlsim cohort SCENARIO``: a virtual cohort through a trial design."""
+    from sim.scenario import ScenarioError, load
+
+    try:
+        sc = load(args.scenario)
+    except ScenarioError as exc:
+        print(f"cmlsim cohort: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if sc.cohort is None:
+        print(
+            f"cmlsim cohort: {args.scenario}: no [cohort] section (add one, e.g. [cohort] "
+            "size = 1000; `cmlsim run` runs single patients)",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    if args.size is not None and args.size < 1:
+        print(f"cmlsim cohort: --size must be >= 1, got {args.size}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.threads is not None and args.threads < 1:
+        print(f"cmlsim cohort: --threads must be >= 1, got {args.threads}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    import numba
+
+    if args.threads is not None and args.threads > numba.config.NUMBA_NUM_THREADS:
+        print(
+            f"cmlsim cohort: --threads {args.threads} is more than numba allows "
+            f"({numba.config.NUMBA_NUM_THREADS})",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    from sim.cohort import run_cohort, tfr_fractions, write_cohort
+
+    t0 = time.perf_counter()
+    res = run_cohort(sc, size=args.size, threads=args.threads, progress=not args.quiet)
+    elapsed = time.perf_counter() - t0
+    try:
+        out = write_cohort(res, results_root=args.results, overwrite=args.overwrite)
+    except OSError as exc:
+        print(f"cmlsim cohort: cannot write results under {args.results}: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_WRITE
+    tab = res.outcomes
+    n = len(tab)
+    eligible = int(tab["eligible"].sum())
+    stopped = int(tab["stop_time"].notna().sum())
+    print(
+        f"{sc.name}: {n} patients, design {res.design}, arm {res.arm!r}, seed {sc.seed}, "
+        f"horizon {_months(sc.horizon)}, follow-up {_months(res.follow_up)} after the stop"
+    )
+    print(
+        f"  eligible {eligible} ({eligible / n:.1%}), never eligible {n - eligible}; "
+        f"stopped {stopped}; lead-in failures {int(tab['lead_in_failure'].sum())}"
+    )
+    print(
+        f"  relapses within follow-up {int(tab['event'].sum())}, "
+        f"at any time {int(tab['relapse'].sum())}"
+    )
+    tfr = tfr_fractions(tab, (6, 12, 24))
+    print(
+        "  relapse-free (simple fraction of stopped patients followed that long): "
+        + ", ".join(f"{m} mo {v:.1%}" for m, v in tfr.items())
+    )
+    failures = int((tab["solver_failures"] > 0).sum())
+    if failures:
+        print(f"  warning: {failures} patients with solver failures (see solver_failures)")
+    print(f"  runtime {elapsed:.2f} s ({res.runtime:.2f} s in the kernel)")
+    print(f"  results: {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cmlsim",
@@ -229,6 +299,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-figure", action="store_true", help="skip the figure")
     p.set_defaults(func=_cmd_compare)
+
+    p = sub.add_parser(
+        "cohort", help="run a virtual cohort through a trial design and write results/<name>/"
+    )
+    p.add_argument("scenario", help="scenario file with a [cohort] section (TOML)")
+    p.add_argument("--size", type=int, help="number of patients (default: [cohort] size)")
+    p.add_argument("--results", default="results", help="results folder (default: results)")
+    p.add_argument("--overwrite", action="store_true", help="replace results/<name>/ if it exists")
+    p.add_argument("--threads", type=int, help="numba threads (default: all)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_cohort)
 
     p = sub.add_parser("validate", help="check scenario files; exit code 2 on the first error")
     p.add_argument("scenario", nargs="+")

@@ -194,10 +194,10 @@ _SECTIONS = (
     "product",
     "readout",
     "output",
+    "cohort",
+    "trial",
 )
-_PLANNED = {
-    "cohort": "cohorts are not available in scenario files yet",
-}
+_PLANNED: dict[str, str] = {"sweep": "parameter sweeps are not available in scenario files yet"}
 # a results folder name: no leading "." (hidden) or "-" (read as an option); as sim.results
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _MISSING: Any = object()
@@ -375,6 +375,167 @@ class Intervention:
         )
 
 
+#: Distributions a ``[cohort]`` parameter may follow (see :class:`ParamDist`).
+DISTRIBUTIONS = ("normal", "lognormal", "uniform", "truncated", "empirical", "fixed")
+#: Cohort bases: ``"hahnel2020"`` (resampled Hähnel patients, see :mod:`sim.cohort`) or ``"none"``.
+COHORT_BASES = ("hahnel2020", "none")
+#: Named trial designs (``[trial] design``; :data:`TRIAL_DESIGNS` gives their protocols).
+TRIAL_DESIGN_NAMES = ("euro-ski", "stim", "destiny", "custom")
+#: Keys of each distribution in ``[cohort]``.
+_DIST_KEYS: dict[str, tuple[str, ...]] = {
+    "normal": ("mean", "sd"),
+    "lognormal": ("median", "sd_log"),
+    "uniform": ("low", "high"),
+    "empirical": ("file", "column", "unit"),
+    "fixed": ("value",),
+}
+#: Largest cohort a scenario may declare.
+MAX_COHORT = 10_000_000
+
+
+@dataclass(frozen=True)
+class ParamDist:
+    """The distribution of one model parameter across a cohort (values in table units).
+
+    Attributes
+    ----------
+    name : str
+        Model parameter.
+    dist : str
+        ``"normal"`` (``a`` = mean, ``b`` = sd), ``"lognormal"`` (``a`` = log of the median,
+        ``b`` = sd of the log), ``"uniform"`` (``a`` = low, ``b`` = high), ``"empirical"``
+        (resampled ``values``) or ``"fixed"`` (``a`` for every patient).
+    a, b : float
+        Distribution parameters (see ``dist``).
+    lower, upper : float
+        Truncation interval: the user's ``lower``/``upper`` intersected with the parameter's
+        bounds. Samples are drawn exactly from the truncated law (inverse CDF), never clipped.
+    values : tuple of float
+        Sorted sample of an ``"empirical"`` distribution (already inside ``[lower, upper]``).
+    source : str
+        Where an empirical sample came from (``file:column``).
+    """
+
+    name: str
+    dist: str
+    a: float = math.nan
+    b: float = math.nan
+    lower: float = -math.inf
+    upper: float = math.inf
+    values: tuple[float, ...] = ()
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """A Gaussian copula between parameters with explicit distributions.
+
+    ``matrix`` is the correlation of the normal scores Φ⁻¹(F_i(x_i)); for normal marginals it is
+    the Pearson correlation of the parameters themselves, for others the rank structure.
+    """
+
+    params: tuple[str, ...]
+    matrix: tuple[tuple[float, ...], ...]
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """A virtual cohort (``[cohort]``); sampled by :func:`sim.cohort.sample_parameters`.
+
+    Attributes
+    ----------
+    size : int
+        Number of patients.
+    base : str
+        ``"hahnel2020"``: each patient resamples one of the 21 Hähnel et al. 2020 patients'
+        (p_xy, p_yx, e_tki, p_z, K_z, y0), perturbed by ``exp(spread · N(0, 1))`` each, and draws
+        NK production and NK kill between patients (:mod:`sim.cohort`); ``"none"``: every
+        patient has the scenario's ``[patient]`` values except the parameters in ``params``.
+    spread : float
+        Log-sd of the perturbation of a resampled Hähnel patient (default 0.1).
+    params : tuple of ParamDist
+        Explicit distributions (they override the base for their parameter).
+    correlations : tuple of Correlation
+    trajectory_every : float or None
+        Spacing (days) of a stored coarse trajectory per patient; None = final state only.
+    store_visits : bool
+        Keep every patient's monitoring visits in the Dataset.
+    """
+
+    size: int
+    base: str = "hahnel2020"
+    spread: float = 0.1
+    params: tuple[ParamDist, ...] = ()
+    correlations: tuple[Correlation, ...] = ()
+    trajectory_every: float | None = None
+    store_visits: bool = False
+
+
+@dataclass(frozen=True)
+class Trial:
+    """A discontinuation-trial design (``[trial]``) and its follow-up.
+
+    The design's eligibility, lead-in, relapse and restart rules are compiled into the scenario's
+    :class:`Protocol` (see :data:`TRIAL_DESIGNS`); this records what was asked for.
+
+    Attributes
+    ----------
+    design : str
+        ``"euro-ski"``, ``"stim"``, ``"destiny"`` or ``"custom"`` (the ``[protocol]`` as written).
+    follow_up : float
+        Follow-up after the stop for the relapse-free analysis, days (default 24 months): a
+        patient without relapse is censored at ``stop + follow_up`` (or the horizon).
+    arm : str
+        Label of this arm in the outcome table (default: the scenario name).
+    notes : str
+        Where the emulation departs from the published design.
+    """
+
+    design: str
+    follow_up: float
+    arm: str
+    notes: str = ""
+
+
+#: Named designs: eligibility (minimum time on TKI, depth, for how long), lead-in, relapse rule,
+#: and how the emulation approximates the trial (clinical.md section 7; DESIGN.md section 5).
+TRIAL_DESIGNS: dict[str, dict[str, Any]] = {
+    "euro-ski": {
+        "stop_after": 3 * DAYS_PER_YEAR,
+        "stop_depth": "MR4",
+        "stop_sustained_for": 1 * DAYS_PER_YEAR,
+        "lead_in": 0.0,
+        "lead_in_dose": 1.0,
+        "restart": "loss_of_mmr",
+        "notes": "Saussele 2018: TKI >= 3 y, confirmed MR4 >= 1 y; relapse = single loss of MMR; "
+        "restart.",
+    },
+    "stim": {
+        "stop_after": 3 * DAYS_PER_YEAR,
+        "stop_depth": "MR4.5",
+        "stop_sustained_for": 2 * DAYS_PER_YEAR,
+        "lead_in": 0.0,
+        "lead_in_dose": 1.0,
+        "restart": "loss_of_mmr",
+        "notes": "Mahon 2010: imatinib >= 3 y, undetectable BCR-ABL1 >= 2 y; emulated as MR4.5 "
+        "(undetectable with >= 32,000 ABL1 copies, or detected <= 0.0032 %) sustained 2 y. "
+        "Relapse: STIM's 'confirmed 1-log rise' rule is not in the kernel; only its other arm, "
+        "a single loss of MMR, is applied (relapse counts are a lower bound).",
+    },
+    "destiny": {
+        "stop_after": 3 * DAYS_PER_YEAR,
+        "stop_depth": "MMR",
+        "stop_sustained_for": 1 * DAYS_PER_YEAR,
+        "lead_in": 12 * DAYS_PER_MONTH,
+        "lead_in_dose": 0.5,
+        "restart": "two_consecutive",
+        "notes": "Clark 2017/2019: TKI >= 3 y, every PCR < 0.1 % in the last 12 months (ELN "
+        "quarterly visits: 5 samples); 12 months at half dose, then stop; recurrence = 2 "
+        "consecutive > 0.1 %; restart full dose.",
+    },
+}
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A validated scenario. Times in days; parameters in their table units.
@@ -407,6 +568,10 @@ class Scenario:
     formats : tuple of str
     interventions : tuple of Intervention
         In file order.
+    cohort : Cohort or None
+        The virtual cohort of ``[cohort]`` (None: a single patient).
+    trial : Trial or None
+        The trial design of ``[trial]``; its protocol is already in :attr:`protocol`.
     """
 
     path: str
@@ -427,6 +592,8 @@ class Scenario:
     figure: bool = True
     formats: tuple[str, ...] = ("png", "pdf")
     interventions: tuple[Intervention, ...] = ()
+    cohort: Cohort | None = None
+    trial: Trial | None = None
 
     def model_spec(self) -> ModelSpec:
         """The :class:`sim.models.base.ModelSpec` this scenario runs."""
@@ -1035,6 +1202,17 @@ class _Reader:
         patient = self.patient(doc.get("patient", {}), spec)
         therapy = self.therapy(doc.get("therapy", _MISSING), drugs, head["horizon"])
         protocol = self.protocol(doc.get("protocol", {}), therapy, head["horizon"])
+        trial: Trial | None = None
+        if "trial" in doc:
+            trial, protocol = self.trial(
+                doc["trial"],
+                doc.get("protocol", {}),
+                protocol,
+                therapy,
+                head["horizon"],
+                head["name"],
+            )
+        cohort = self.cohort(doc["cohort"], spec) if "cohort" in doc else None
         interventions: tuple[Intervention, ...] = ()
         if "product" in doc or "intervention" in doc:
             products = self.products(doc.get("product", {}))
@@ -1053,6 +1231,8 @@ class _Reader:
             figure=figure,
             formats=formats,
             interventions=interventions,
+            cohort=cohort,
+            trial=trial,
             **head,
         )
 
@@ -1943,6 +2123,327 @@ class _Reader:
                 f"a start before the horizon ({format_duration(horizon)})",
             )
         return anchor, offset + 0.0  # no -0.0
+
+    # -- [trial]
+    def trial(
+        self,
+        raw: object,
+        raw_protocol: object,
+        protocol: Protocol,
+        therapy: tuple[TherapySegment, ...],
+        horizon: float,
+        name: str,
+    ) -> tuple[Trial, Protocol]:
+        k: Path = ("trial",)
+        tab = self.table(raw, k, 'a [trial] table (e.g. design = "euro-ski")')
+        overrides = ("min_tki", "sustained", "sustained_for")
+        self.keys(tab, k, ("design", "follow_up", "arm", *overrides))
+        designs = ", ".join(f'"{d}"' for d in TRIAL_DESIGN_NAMES)
+        design = self.get(
+            tab,
+            k,
+            "design",
+            lambda v: _choice(v, TRIAL_DESIGN_NAMES, "a trial design: "),
+            expected=f"a trial design: one of {designs}",
+        )
+        follow_up = self.get(tab, k, "follow_up", _duration, 24 * DAYS_PER_MONTH)
+        arm_expected = "a non-empty label of this arm (a string)"
+
+        def check_arm(value: object) -> str:
+            s = _text(value, arm_expected)
+            if not s.strip():
+                raise UnitError(_show(value), arm_expected)
+            return s
+
+        arm = self.get(tab, k, "arm", check_arm, name)
+        if not therapy:
+            raise self.error(
+                (*k, "design"), "a trial design but no [[therapy]]", "a [[therapy]] to stop"
+            )
+        if design == "custom":
+            for key in overrides:
+                if key in tab:
+                    raise self.error(
+                        (*k, key),
+                        f'{key} with design = "custom"',
+                        "the eligibility rule in [protocol] stop (custom takes it as written)",
+                    )
+            if protocol.stop_kind == "never":
+                raise self.error(
+                    (*k, "design"),
+                    '"custom" with [protocol] stop = "never"',
+                    'a [protocol] stop rule for a custom design (e.g. stop = { after = "3y", '
+                    'sustained = "MR4", for = "1y" })',
+                )
+            notes = "custom design: the [protocol] as written."
+            return Trial(design, follow_up, arm, notes), protocol
+        given = raw_protocol if isinstance(raw_protocol, dict) else {}
+        for key in ("stop", "lead_in", "restart"):
+            if key in given:
+                raise self.error(
+                    ("protocol", key),
+                    f'protocol.{key} with trial.design = "{design}"',
+                    f'no protocol.{key} (the design sets it) or trial.design = "custom"',
+                )
+        d = TRIAL_DESIGNS[design]
+        depths = _depth_codes()
+        levels = '"MMR", "MR4", "MR4.5" or "MR5"'
+        after = self.get(tab, k, "min_tki", _duration, d["stop_after"])
+        level = self.get(
+            tab,
+            k,
+            "sustained",
+            lambda v: _choice(v, tuple(depths), "a molecular response level: "),
+            d["stop_depth"],
+            expected=f"a molecular response level: {levels}",
+        )
+        sustained_for = self.get(tab, k, "sustained_for", _duration, d["stop_sustained_for"])
+        first = _first_start(therapy)
+        if first + after >= horizon:
+            raise self.error(
+                (*k, "min_tki") if "min_tki" in tab else (*k, "design"),
+                f"{format_duration(after)} on TKI before a stop, which ends at or after the "
+                f"horizon ({format_duration(horizon)})",
+                "a horizon long enough for the design (scenario.horizon)",
+            )
+        proto = replace(
+            protocol,
+            stop_kind="criteria",
+            stop_at=None,
+            stop_after=after,
+            stop_depth=depths[level],
+            stop_sustained_for=sustained_for,
+            lead_in=d["lead_in"],
+            lead_in_dose=d["lead_in_dose"],
+            restart=d["restart"],
+        )
+        return Trial(design, follow_up, arm, d["notes"]), proto
+
+    # -- [cohort]
+    _COHORT_KEYS = ("size", "base", "spread", "correlation", "trajectory_every", "store_visits")
+
+    def cohort(self, raw: object, spec: ModelSpec) -> Cohort:
+        k: Path = ("cohort",)
+        tab = self.table(raw, k, "a [cohort] table (e.g. size = 1000)")
+        table = spec.params
+        self.keys(tab, k, (*self._COHORT_KEYS, *table.names))
+        size = self.get(
+            tab,
+            k,
+            "size",
+            lambda v: _integer(v, 1, MAX_COHORT),
+            expected=f"an integer from 1 to {MAX_COHORT}",
+        )
+        base = self.get(
+            tab, k, "base", lambda v: _choice(v, COHORT_BASES, "a cohort base: "), "hahnel2020"
+        )
+        if base == "hahnel2020":
+            missing = [
+                n for n in ("p_xy", "p_yx", "e_tki", "p_z", "K_z", "y0", "s_N", "d_N", "m_N")
+                if n not in table
+            ]  # fmt: skip
+            if missing:
+                raise self.error(
+                    (*k, "base"),
+                    f'base = "hahnel2020" with model {spec.name!r}, which lacks '
+                    + ", ".join(missing),
+                    'a model with the Hähnel 2020 and NK parameters (cml_immune), or base = "none"',
+                )
+
+        def check_spread(value: object) -> float:
+            x = _number(value, "a log-sd >= 0 (e.g. 0.1)")
+            if not 0 <= x <= 5:
+                raise UnitError(_show(value), "a log-sd from 0 to 5 (e.g. 0.1)")
+            return x
+
+        spread = self.get(tab, k, "spread", check_spread, 0.1)
+
+        def check_every(value: object) -> float | None:
+            if value is False:
+                return None
+            return _duration(value)
+
+        every = self.get(tab, k, "trajectory_every", check_every, None)
+        store_visits = self.get(tab, k, "store_visits", _boolean, False)
+        dists = tuple(self.param_dist(tab[n], (*k, n), table[n]) for n in tab if n in table.names)
+        corr = self.correlations(tab.get("correlation", _MISSING), dists)
+        return Cohort(size, base, spread, dists, corr, every, store_visits)
+
+    def param_dist(self, raw: object, k: Path, p: Any) -> ParamDist:
+        """One parameter's distribution: a table with ``dist``, or a plain value (fixed)."""
+        conv = functools.partial(self._param, p)
+        if not isinstance(raw, dict):
+            return ParamDist(p.name, "fixed", self.get({p.name: raw}, k[:-1], p.name, conv))
+        kinds = ", ".join(f'"{d}"' for d in DISTRIBUTIONS)
+        dist = self.get(
+            raw,
+            k,
+            "dist",
+            lambda v: _choice(v, DISTRIBUTIONS, "a distribution: "),
+            expected=f"a distribution: one of {kinds}",
+        )
+        of = dist
+        if dist == "truncated":
+            inner = tuple(d for d in _DIST_KEYS if d not in ("fixed", "empirical"))
+            of = self.get(
+                raw,
+                k,
+                "of",
+                lambda v: _choice(v, inner, "the truncated distribution: "),
+                expected='the distribution to truncate: "normal", "lognormal" or "uniform"',
+            )
+            if "lower" not in raw and "upper" not in raw:
+                raise self.error(
+                    (*k, "lower"), "nothing (the key is missing)", "lower and/or upper bounds"
+                )
+        allowed = ("dist", *_DIST_KEYS[of], "lower", "upper")
+        if dist == "truncated":
+            allowed = (*allowed, "of")
+        if of == "fixed":
+            allowed = ("dist", "value")
+        self.keys(raw, k, allowed)
+        bounded = functools.partial(self._value, p)  # any value in the unit (bounds later)
+        lo = self.get(raw, k, "lower", bounded, p.lower)
+        hi = self.get(raw, k, "upper", bounded, p.upper)
+        lo, hi = max(lo, p.lower), min(hi, p.upper)
+        if not lo < hi:
+            raise self.error(
+                (*k, "upper"), f"an empty interval [{lo:g}, {hi:g}] {p.unit}", "lower < upper"
+            )
+        if of == "fixed":
+            return ParamDist(p.name, "fixed", self.get(raw, k, "value", conv, expected="a value"))
+        if of == "normal":
+            mean = self.get(raw, k, "mean", bounded, expected=f"a mean in {p.unit}")
+            sd = self.get(raw, k, "sd", self._sd(p), expected=f"an sd > 0 in {p.unit}")
+            return ParamDist(p.name, "normal", mean, sd, lo, hi)
+        if of == "lognormal":
+            med = self.get(raw, k, "median", conv, expected=f"a median > 0 in {p.unit}")
+            if not med > 0:
+                raise self.error((*k, "median"), _show(raw["median"]), "a median > 0")
+            sdl = self.get(
+                raw, k, "sd_log", self._positive_number, expected="a log-sd > 0 (e.g. 0.5)"
+            )
+            return ParamDist(p.name, "lognormal", math.log(med), sdl, max(lo, 0.0), hi)
+        if of == "uniform":
+            low = self.get(raw, k, "low", conv, expected=f"a value in {p.unit}")
+            high = self.get(raw, k, "high", conv, expected=f"a value in {p.unit}")
+            if not low < high:
+                raise self.error((*k, "high"), f"high = {high:g} <= low = {low:g}", "low < high")
+            return ParamDist(p.name, "uniform", low, high, max(lo, low), min(hi, high))
+        return self.empirical(raw, k, p, lo, hi)
+
+    @staticmethod
+    def _value(p: Any, value: object) -> float:
+        return parse_param_value(value, p.unit)
+
+    @staticmethod
+    def _sd(p: Any) -> Callable[[object], float]:
+        def check(value: object) -> float:
+            x = parse_param_value(value, p.unit)
+            if not x > 0:
+                raise UnitError(_show(value), f"an sd > 0 in {p.unit}")
+            return x
+
+        return check
+
+    def empirical(self, raw: dict[str, Any], k: Path, p: Any, lo: float, hi: float) -> ParamDist:
+        file = self.get(raw, k, "file", _text, expected="a CSV file (relative to the scenario)")
+        column = self.get(raw, k, "column", _text, expected="a column name of the CSV file")
+        unit = self.get(raw, k, "unit", _text, "")
+        try:
+            factor = parse_param_value(f"1{unit}", p.unit) if unit else 1.0
+        except UnitError as e:
+            raise self.error((*k, "unit"), _show(unit), e.expected) from None
+        base = os.path.dirname(self.path) if self.path != "<string>" else ""
+        name = os.path.join(base, file)
+        try:
+            with open(name, encoding="utf-8", newline="") as f:
+                lines = [ln for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
+        except OSError as e:
+            raise self.error(
+                (*k, "file"), f"{_show(file)}, which cannot be read ({e.strerror or e})", "a CSV"
+            ) from None
+        rows = list(csv.DictReader(lines))
+        if not rows or column not in rows[0]:
+            cols = list(rows[0]) if rows else []
+            raise self.error(
+                (*k, "column"),
+                f"{_show(column)}, not a column of {file}",
+                "one of " + ", ".join(cols) + did_you_mean(column, cols),
+            )
+        values = []
+        for j, row in enumerate(rows):
+            try:
+                values.append(float(row[column]) * factor)
+            except (TypeError, ValueError):
+                raise self.error(
+                    (*k, "column"),
+                    f"{row[column]!r} in row {j + 1} of {file}",
+                    "numbers in every row",
+                ) from None
+        inside = sorted(v for v in values if math.isfinite(v) and lo <= v <= hi)
+        if not inside:
+            raise self.error(
+                (*k, "file"),
+                f"no value of {file}:{column} in [{lo:g}, {hi:g}] {p.unit}",
+                "values within the bounds",
+            )
+        return ParamDist(p.name, "empirical", lower=lo, upper=hi, values=tuple(inside),
+                         source=f"{file}:{column}")  # fmt: skip
+
+    def correlations(self, raw: object, dists: tuple[ParamDist, ...]) -> tuple[Correlation, ...]:
+        k: Path = ("cohort", "correlation")
+        if raw is _MISSING:
+            return ()
+        items = raw if isinstance(raw, list) else [raw]
+        have = {d.name: d for d in dists}
+        seen: set[str] = set()
+        out = []
+        for i, item in enumerate(items):
+            kk: Path = (*k, i) if isinstance(raw, list) else k
+            tab = self.table(item, kk, 'a table { params = ["p_xy", "e_tki"], matrix = [[...]] }')
+            self.keys(tab, kk, ("params", "matrix"))
+            names = tab.get("params")
+            if not (isinstance(names, list) and len(names) >= 2 and all(
+                isinstance(n, str) for n in names
+            )):  # fmt: skip
+                raise self.error(
+                    (*kk, "params"),
+                    _show(names) if names is not None else "nothing",
+                    "an array of at least two parameter names",
+                )
+            for n in names:
+                if n not in have or have[n].dist == "fixed":
+                    raise self.error(
+                        (*kk, "params"),
+                        f'"{n}", which has no distribution in [cohort]',
+                        "parameters with a distribution in [cohort]"
+                        + did_you_mean(n, [d.name for d in dists]),
+                    )
+                if n in seen:
+                    raise self.error(
+                        (*kk, "params"), f'"{n}" twice', "each parameter in one correlation"
+                    )
+                seen.add(n)
+            m = tab.get("matrix")
+            size = len(names)
+            expected = f"a symmetric positive-definite {size}x{size} matrix with unit diagonal"
+            try:
+                mat = np.array(m, dtype=float)
+            except (TypeError, ValueError):
+                raise self.error((*kk, "matrix"), _show(m), expected) from None
+            ok = mat.shape == (size, size) and bool(np.all(np.isfinite(mat)))
+            ok = ok and np.allclose(mat, mat.T) and np.allclose(np.diag(mat), 1.0)
+            if ok:
+                try:
+                    np.linalg.cholesky(mat)
+                except np.linalg.LinAlgError:
+                    ok = False
+            if not ok:
+                shown = f"{mat.shape[0]}x{mat.shape[1]}" if mat.ndim == 2 else _show(m)
+                raise self.error((*kk, "matrix"), f"{shown} matrix {m!r}", expected)
+            out.append(Correlation(tuple(names), tuple(tuple(r) for r in mat.tolist())))
+        return tuple(out)
 
     # -- [readout], [output]
     def readout(self, raw: object) -> dict[str, float]:

@@ -293,10 +293,10 @@ BAD = {
         ["did you mean 'output'"],
     ),
     "planned section": (
-        _append("\n[cohort]\nsize = 100\n"),
-        "cohort",
-        "[cohort]",
-        ["cohorts are not available in scenario files yet"],
+        _append("\n[sweep]\nsize = 100\n"),
+        "sweep",
+        "[sweep]",
+        ["parameter sweeps are not available in scenario files yet"],
     ),
     "stop before start": (
         lambda t: t.replace('start = "diagnosis"', 'start = "2y"').replace(

@@ -68,9 +68,9 @@ MAX_FACTOR = 10.0
 
 
 @njit(cache=True, inline="always")
-def error_norm(err, y, y_new, rtol, atol):
-    """RMS norm of ``err`` scaled by ``atol_i + rtol * max(|y_i|, |y_new_i|)`` (SciPy's choice)."""
-    n = err.shape[0]
+def error_norm(err, y, y_new, rtol, atol, n):
+    """RMS norm of ``err[:n]`` scaled by ``atol_i + rtol * max(|y_i|, |y_new_i|)`` (SciPy's
+    choice); ``n`` is passed in so a caller with a compile-time size gets unrolled loops."""
     acc = 0.0
     for i in range(n):
         sc = atol[i] + rtol * max(abs(y[i]), abs(y_new[i]))
@@ -94,7 +94,19 @@ def dense_component(i, theta, h, y_old, K):
 
 
 @njit(cache=True, inline="always")
-def dense(theta, h, y_old, K, out):
-    """Whole dense-output vector at ``t_old + theta h`` written into ``out``."""
-    for i in range(y_old.shape[0]):
-        out[i] = dense_component(i, theta, h, y_old, K)
+def dense(theta, h, y_old, K, out, n):
+    """Dense-output vector (first ``n`` components) at ``t_old + theta h`` written into ``out``
+    (the seven stage weights are computed once for all components)."""
+    t2 = theta * theta
+    t3 = t2 * theta
+    t4 = t3 * theta
+    w0 = P[0, 0] * theta + P[0, 1] * t2 + P[0, 2] * t3 + P[0, 3] * t4
+    w2 = P[2, 1] * t2 + P[2, 2] * t3 + P[2, 3] * t4
+    w3 = P[3, 1] * t2 + P[3, 2] * t3 + P[3, 3] * t4
+    w4 = P[4, 1] * t2 + P[4, 2] * t3 + P[4, 3] * t4
+    w5 = P[5, 1] * t2 + P[5, 2] * t3 + P[5, 3] * t4
+    w6 = P[6, 1] * t2 + P[6, 2] * t3 + P[6, 3] * t4
+    for i in range(n):
+        out[i] = y_old[i] + h * (
+            K[0, i] * w0 + K[2, i] * w2 + K[3, i] * w3 + K[4, i] * w4 + K[5, i] * w5 + K[6, i] * w6
+        )

@@ -48,7 +48,10 @@ SCH_ADHERENCE = 5  # fraction of doses taken (1 = all)
 # intermittent dosing: on for SCH_ON days, off for SCH_OFF days (0, 0: continuous)
 SCH_ON, SCH_OFF = 6, 7
 SCH_SWITCH = 8  # 1: a switch target, inactive until the protocol's switch rule fires
-SCH_DRUG = 9
+# interval-PK effect precomputed outside the kernel (a quadrature costs ~10 us): u at the full
+# dose, and u at the lead-in multiplier SCH_LM; NaN = not prepared, computed in the kernel
+SCH_U1, SCH_UL, SCH_LM = 9, 10, 11
+SCH_DRUG = 12
 SCH_N = SCH_DRUG + _dr.N_DRUG
 MODE_KILL, MODE_INTERVAL, MODE_DAILY = 0, 1, 2
 
@@ -141,11 +144,31 @@ def _drive(t, tk, drive):
                 drive[slot] += e
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _eval(t, y, p, tk, drive, out, stats):
     _drive(t, tk, drive)
     rhs(t, y, p, drive, out)
     stats[ST_RHS] += 1
+
+
+@njit(cache=True, inline="always")
+def _stage(t, y, p, tk, drive, out, constant):
+    """One right-hand-side evaluation inside a segment; a constant drive is not recomputed."""
+    if not constant:
+        _drive(t, tk, drive)
+    rhs(t, y, p, drive, out)
+
+
+@njit(cache=True)
+def _drive_is_constant(tk):
+    """True when the drive cannot change within a segment (constant TKI effect, no active
+    intervention PK)."""
+    if tk[0, TK_MODE] != TKM_CONST:
+        return False
+    for r in range(1, tk.shape[0]):
+        if tk[r, IVK_ACTIVE] > 0.0:
+            return False
+    return True
 
 
 @njit(cache=True)
@@ -180,11 +203,11 @@ def initial_step(t, y, f, p, tk, drive, rtol, atol, tmp, ftmp, stats):
 @njit(cache=True)
 def _bisect_crossing(thr, h, t_old, y_old, K, p, tmp, lo, hi):
     """Time in (t_old + lo h, t_old + hi h] where the dense readout crosses thr (bisection)."""
-    _m.dense(lo, h, y_old, K, tmp)
+    _m.dense(lo, h, y_old, K, tmp, N_STATE)
     below_lo = readout(tmp, p) <= thr
     for _ in range(50):
         mid = 0.5 * (lo + hi)
-        _m.dense(mid, h, y_old, K, tmp)
+        _m.dense(mid, h, y_old, K, tmp, N_STATE)
         if (readout(tmp, p) <= thr) == below_lo:
             lo = mid
         else:
@@ -202,13 +225,19 @@ def _track_step(t_old, h, y_old, y_new, K, p, summary, post_stop, tmp):
         if np.isnan(summary[slot]) and r_old > thr and r_new <= thr:
             summary[slot] = _bisect_crossing(thr, h, t_old, y_old, K, p, tmp, 0.0, 1.0)
     if post_stop:
-        # maximum after the stop, from four points per step (dense output), and the first rise
-        # above MMR; a step that peaks between samples is caught by the next step's start value
+        if np.isnan(summary[S_MAX_AFTER_STOP]) or r_old > summary[S_MAX_AFTER_STOP]:
+            summary[S_MAX_AFTER_STOP] = r_old
+        if r_new > summary[S_MAX_AFTER_STOP]:
+            summary[S_MAX_AFTER_STOP] = r_new
+        if max(r_old, r_new) < _qpcr.MMR / 3.0:
+            return  # far below MMR: the step ends suffice (interior peaks matter only near it)
+        # near MMR: the maximum from four points per step (dense output), and the first rise
+        # above MMR located by bisection
         prev = r_old
         prev_th = 0.0
         for q in range(1, 5):
             th = 0.25 * q
-            _m.dense(th, h, y_old, K, tmp)
+            _m.dense(th, h, y_old, K, tmp, N_STATE)
             r = readout(tmp, p)
             if r > summary[S_MAX_AFTER_STOP] or np.isnan(summary[S_MAX_AFTER_STOP]):
                 summary[S_MAX_AFTER_STOP] = r
@@ -220,18 +249,22 @@ def _track_step(t_old, h, y_old, y_new, K, p, summary, post_stop, tmp):
             prev_th = th
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath={"nsz", "arcp", "contract", "reassoc"})
 def integrate(
     t0, t1, y, f, p, tk, drive, rtol, atol, h, K, ynew, err, tmp,
-    t_out, y_out, d_out, io, summary, post_stop, stats,
+    t_out, y_out, d_out, io, summary, post_stop, stats, t_soft, y_prev, K_prev,
 ):  # fmt: skip
     """Integrate from t0 to t1 (one smooth segment) with DP5; y and f are updated in place.
 
     ``f`` must hold rhs(t0, y) on entry. Output rows ``t_out[io[0]:]`` in (t0, t1] are filled
-    from the dense output (``t_out[io[0]] == t0`` is filled from y). Returns the last accepted step
+    from the dense output (``t_out[io[0]] == t0`` is filled from y). ``t_soft`` (a monitoring
+    visit) does not cut a step: the integration returns after the accepted step that crosses it,
+    leaving that step's start ``y_prev`` and stages ``K_prev`` so the caller can read the state
+    at the visit from the dense output (and roll back to it if the visit changes the therapy).
+    Also returns the time reached and that step's start and size. Returns the last accepted step
     size (a good first guess for the next segment) and a status (``OK`` or ``FAILED``).
     """
-    n = y.shape[0]
+    n = N_STATE  # a compile-time constant: the stage loops unroll
     t = t0
     n_out = t_out.shape[0]
     # outputs exactly at the segment start
@@ -244,13 +277,18 @@ def integrate(
                 d_out[io[0], i] = drive[i]
         io[0] += 1
     h_first = -1.0
+    constant = _drive_is_constant(tk)
+    if constant:
+        _drive(t0, tk, drive)
+    n_rhs = 0
     if h <= 0.0:
         h = initial_step(t, y, f, p, tk, drive, rtol, atol, tmp, K[1], stats)
     for i in range(n):
         K[0, i] = f[i]
     while t < t1:
         if stats[ST_STEPS] >= MAX_STEPS:
-            return h, h_first, FAILED
+            stats[ST_RHS] += n_rhs
+            return h, h_first, FAILED, t, t, 0.0
         span = t1 - t
         last = False
         h_try = h
@@ -261,21 +299,22 @@ def integrate(
         while True:
             hmin = 1e-12 * max(1.0, abs(t))
             if not h >= hmin:  # also catches a NaN step size
-                return h, h_first, FAILED
+                stats[ST_RHS] += n_rhs
+                return h, h_first, FAILED, t, t, 0.0
             for i in range(n):
                 tmp[i] = y[i] + h * _m.A21 * K[0, i]
-            _eval(t + _m.C2 * h, tmp, p, tk, drive, K[1], stats)
+            _stage(t + _m.C2 * h, tmp, p, tk, drive, K[1], constant)
             for i in range(n):
                 tmp[i] = y[i] + h * (_m.A31 * K[0, i] + _m.A32 * K[1, i])
-            _eval(t + _m.C3 * h, tmp, p, tk, drive, K[2], stats)
+            _stage(t + _m.C3 * h, tmp, p, tk, drive, K[2], constant)
             for i in range(n):
                 tmp[i] = y[i] + h * (_m.A41 * K[0, i] + _m.A42 * K[1, i] + _m.A43 * K[2, i])
-            _eval(t + _m.C4 * h, tmp, p, tk, drive, K[3], stats)
+            _stage(t + _m.C4 * h, tmp, p, tk, drive, K[3], constant)
             for i in range(n):
                 tmp[i] = y[i] + h * (
                     _m.A51 * K[0, i] + _m.A52 * K[1, i] + _m.A53 * K[2, i] + _m.A54 * K[3, i]
                 )
-            _eval(t + _m.C5 * h, tmp, p, tk, drive, K[4], stats)
+            _stage(t + _m.C5 * h, tmp, p, tk, drive, K[4], constant)
             for i in range(n):
                 tmp[i] = y[i] + h * (
                     _m.A61 * K[0, i]
@@ -285,7 +324,7 @@ def integrate(
                     + _m.A65 * K[4, i]
                 )
             t_new = t1 if last else t + h
-            _eval(t_new, tmp, p, tk, drive, K[5], stats)
+            _stage(t_new, tmp, p, tk, drive, K[5], constant)
             for i in range(n):
                 ynew[i] = y[i] + h * (
                     _m.B1 * K[0, i]
@@ -294,7 +333,8 @@ def integrate(
                     + _m.B5 * K[4, i]
                     + _m.B6 * K[5, i]
                 )
-            _eval(t_new, ynew, p, tk, drive, K[6], stats)
+            _stage(t_new, ynew, p, tk, drive, K[6], constant)
+            n_rhs += 6
             for i in range(n):
                 err[i] = h * (
                     _m.E1 * K[0, i]
@@ -304,7 +344,7 @@ def integrate(
                     + _m.E6 * K[5, i]
                     + _m.E7 * K[6, i]
                 )
-            en = _m.error_norm(err, y, ynew, rtol, atol)
+            en = _m.error_norm(err, y, ynew, rtol, atol, N_STATE)
             if not np.isfinite(en):
                 en = 1e10
             if en <= 1.0:
@@ -319,14 +359,23 @@ def integrate(
         # dense output at requested times in (t, t_new]
         while io[0] < n_out and t_out[io[0]] <= t_new:
             theta = (t_out[io[0]] - t) / h
-            _m.dense(theta, h, y, K, tmp)
-            _drive(t_out[io[0]], tk, drive)
+            _m.dense(theta, h, y, K, tmp, N_STATE)
+            if not constant:
+                _drive(t_out[io[0]], tk, drive)
             for i in range(n):
                 y_out[io[0], i] = max(tmp[i], 0.0)
             for i in range(drive.shape[0]):
                 d_out[io[0], i] = drive[i]
             io[0] += 1
         _track_step(t, h, y, ynew, K, p, summary, post_stop, tmp)
+        crossed = t < t_soft <= t_new and t_soft < t1
+        if crossed:  # keep this step's dense output for the visit inside it
+            for i in range(n):
+                y_prev[i] = y[i]
+                for q in range(7):
+                    K_prev[q, i] = K[q, i]
+        t_step = t
+        h_step = h
         # accept; keep states non-negative (a clipped state needs a fresh derivative)
         clipped = False
         for i in range(n):
@@ -334,10 +383,12 @@ def integrate(
                 ynew[i] = 0.0
                 clipped = True
             if not np.isfinite(ynew[i]):
-                return h, h_first, FAILED
+                stats[ST_RHS] += n_rhs
+                return h, h_first, FAILED, t, t, 0.0
             y[i] = ynew[i]
         if clipped:
-            _eval(t_new, y, p, tk, drive, K[6], stats)
+            _stage(t_new, y, p, tk, drive, K[6], constant)
+            n_rhs += 1
         for i in range(n):
             K[0, i] = K[6, i]
         t = t_new
@@ -351,9 +402,15 @@ def integrate(
             h = max(h_try, h * factor)  # a step cut short by t1 says little about the next one
         else:
             h *= factor
+        if crossed:
+            for i in range(n):
+                f[i] = K[0, i]
+            stats[ST_RHS] += n_rhs
+            return h, h_first, OK, t, t_step, h_step
     for i in range(n):
         f[i] = K[0, i]
-    return h, h_first, OK
+    stats[ST_RHS] += n_rhs
+    return h, h_first, OK, t1, t1, 0.0
 
 
 @njit(cache=True)
@@ -443,8 +500,13 @@ def _configure(sched, k, mult, tki_on, t, tk):
         tk[0, TK_U] = _dose_fraction(sched, k, mult)
     elif mode == MODE_INTERVAL:
         tk[0, TK_MODE] = TKM_CONST
-        dose = sched[k, SCH_DOSE] * mult * sched[k, SCH_ADHERENCE]
-        tk[0, TK_U] = _pk.relative_effect(dose, sched[k, SCH_TAU], d)
+        if mult == 1.0 and not np.isnan(sched[k, SCH_U1]):
+            tk[0, TK_U] = sched[k, SCH_U1]
+        elif mult == sched[k, SCH_LM] and not np.isnan(sched[k, SCH_UL]):
+            tk[0, TK_U] = sched[k, SCH_UL]
+        else:
+            dose = sched[k, SCH_DOSE] * mult * sched[k, SCH_ADHERENCE]
+            tk[0, TK_U] = _pk.relative_effect(dose, sched[k, SCH_TAU], d)
     else:
         if tk[0, TK_MODE] != TKM_PK:
             tk[0, TK_AGUT] = 0.0
@@ -605,6 +667,9 @@ def simulate_one(
     n_iv = iv.shape[0]
     horizon = proto[PR_HORIZON]
     y = y0.copy()
+    yv = np.empty(n)  # state at a monitoring visit
+    y_prev = np.empty(n)  # start of the step that crossed a visit, and its stages
+    K_prev = np.empty((7, n))
     f = np.empty(n)
     K = np.empty((7, n))
     ynew = np.empty(n)
@@ -623,6 +688,7 @@ def simulate_one(
 
     t = 0.0
     h = -1.0
+    f_valid = False
     h_dose = -1.0  # first step after the latest dose (doses repeat: so does the first step)
     tki_allowed = True
     mult = 1.0
@@ -657,6 +723,7 @@ def simulate_one(
         k = _active_segment(sched, t, t_switch)
         tki_on = tki_allowed and k >= 0 and _cycle_on(sched, k, t, t_switch)
         if k != k_prev or tki_on != on_prev:
+            f_valid = False
             _configure(sched, k, mult, tki_on, t, tk)
             if tki_on and sched[k, SCH_MODE] == MODE_DAILY:
                 next_dose = _next_dose_after(sched, k, t, t_switch)
@@ -667,63 +734,83 @@ def simulate_one(
         dosed = False
         if tki_on and sched[k, SCH_MODE] == MODE_DAILY and next_dose <= t + 1e-9:
             dosed = True
+            f_valid = False
             adherence = sched[k, SCH_ADHERENCE]
             if adherence >= 1.0 or _rng.uniform(state) < adherence:
                 _give_dose(sched, k, mult, t, tk)
             next_dose += sched[k, SCH_TAU]
         if n_iv > 0 and _next_iv_dose(iv, ivs) <= t + 1e-9:
             dosed = True
+            f_valid = False
             _give_iv_doses(iv, ivs, t, tk, iv_out)
-        _eval(t, y, p, tk, drive, f, stats)
-        t_next = min(horizon, next_visit, stop_at, lead_start, next_dose)
-        t_next = min(t_next, _next_boundary(sched, t, t_switch))
+        if not f_valid:  # after a visit that changed nothing, FSAL's f is still rhs(t, y)
+            _eval(t, y, p, tk, drive, f, stats)
+        t_hard = min(horizon, stop_at, lead_start, next_dose)
+        t_hard = min(t_hard, _next_boundary(sched, t, t_switch))
         if n_iv > 0:
-            t_next = min(t_next, _next_iv_dose(iv, ivs))
-        if t_next <= t:  # guard: nothing can be scheduled in the past
-            t_next = min(horizon, t + 1e-9)
+            t_hard = min(t_hard, _next_iv_dose(iv, ivs))
+        if t_hard <= t:  # guard: nothing can be scheduled in the past
+            t_hard = min(horizon, t + 1e-9)
         if dosed and h_dose > 0.0:
             h = h_dose  # the previous segment also began with a dose: start as it did
-        h, h_first, status = integrate(
-            t, t_next, y, f, p, tk, drive, rtol, atol, h, K, ynew, err, tmp,
-            t_out, y_out, d_out, io, summary, post_stop, stats,
+        t_prev = t
+        h, h_first, status, t, t_step, h_step = integrate(
+            t, t_hard, y, f, p, tk, drive, rtol, atol, h, K, ynew, err, tmp,
+            t_out, y_out, d_out, io, summary, post_stop, stats, next_visit, y_prev, K_prev,
         )  # fmt: skip
         stats[ST_RESTARTS] += 1
+        f_valid = True
         if dosed:
             h_dose = h_first
         if level > 0.0:
-            summary[S_TKI_DAYS] += t_next - t
-            summary[S_TKI_EXPOSURE] += level * (t_next - t)
-        t = t_next
+            summary[S_TKI_DAYS] += t - t_prev
+            summary[S_TKI_EXPOSURE] += level * (t - t_prev)
         if status != OK:
             stats[ST_FAILURES] += 1
             break
-        if t >= horizon:
-            break
         changed = False
-        # lead-in before a scheduled stop (fixed-time stops)
-        if t >= lead_start:
-            lead_start = np.inf
-            mult = proto[PR_LEAD_DOSE]
-            summary[S_LEAD_IN_START] = t
-            _fire(iv, ivs, ANCHOR_STOP_CRITERIA, t)
-            changed = True
-        # scheduled stop
-        if t >= stop_at:
-            stop_at = np.inf
-            tki_allowed = False
-            mult = 1.0
-            n_stops += 1
-            n_loss = 0
-            t_stop = t
-            if not post_stop and np.isnan(summary[S_STOP_TIME]):
-                post_stop = True
-            _record_stop(summary, y, p, t, n)
-            _fire(iv, ivs, ANCHOR_TKI_STOP, t)
-            next_visit = _next_visit(proto, t, False, t_stop, False)
-            changed = True
-        # monitoring visit
-        if t >= next_visit:
-            true_pct = readout(y, p)
+        hard_pending = t >= t_hard
+        while True:
+            # visits inside the last step (read from its dense output), then the hard events at
+            # t, then a visit exactly at t; a visit that changes the therapy rolls back to it
+            if next_visit < t:
+                tv = next_visit
+                _m.dense((tv - t_step) / h_step, h_step, y_prev, K_prev, yv, N_STATE)
+                soft = True
+            elif hard_pending:
+                hard_pending = False
+                if t >= horizon:
+                    break
+                # lead-in before a scheduled stop (fixed-time stops)
+                if t >= lead_start:
+                    lead_start = np.inf
+                    mult = proto[PR_LEAD_DOSE]
+                    summary[S_LEAD_IN_START] = t
+                    _fire(iv, ivs, ANCHOR_STOP_CRITERIA, t)
+                    changed = True
+                # scheduled stop
+                if t >= stop_at:
+                    stop_at = np.inf
+                    tki_allowed = False
+                    mult = 1.0
+                    n_stops += 1
+                    n_loss = 0
+                    t_stop = t
+                    if not post_stop and np.isnan(summary[S_STOP_TIME]):
+                        post_stop = True
+                    _record_stop(summary, y, p, t, n)
+                    _fire(iv, ivs, ANCHOR_TKI_STOP, t)
+                    next_visit = _next_visit(proto, t, False, t_stop, False)
+                    changed = True
+                continue
+            elif next_visit <= t and t < horizon:
+                tv = t
+                for i in range(n):
+                    yv[i] = y[i]
+                soft = False
+            else:
+                break
+            true_pct = readout(yv, p)
             if proto[PR_DECIDE_TRUE] > 0:
                 meas, det, abl1, lod = true_pct, 1.0, np.inf, 0.0
             else:
@@ -733,34 +820,34 @@ def simulate_one(
             lost = det > 0 and meas > _qpcr.MMR
             in_mmr = depth >= _qpcr.DEPTH_MMR
             if depth >= _qpcr.DEPTH_MMR and np.isnan(summary[S_T_MMR_MEAS]):
-                summary[S_T_MMR_MEAS] = t
-                _fire(iv, ivs, ANCHOR_MMR, t)
+                summary[S_T_MMR_MEAS] = tv
+                _fire(iv, ivs, ANCHOR_MMR, tv)
             if depth >= _qpcr.DEPTH_MR4 and np.isnan(summary[S_T_MR4_MEAS]):
-                summary[S_T_MR4_MEAS] = t
-                _fire(iv, ivs, ANCHOR_MR4, t)
+                summary[S_T_MR4_MEAS] = tv
+                _fire(iv, ivs, ANCHOR_MR4, tv)
             if depth >= _qpcr.DEPTH_MR45 and np.isnan(summary[S_T_MR45_MEAS]):
-                summary[S_T_MR45_MEAS] = t
+                summary[S_T_MR45_MEAS] = tv
             n_loss = n_loss + 1 if lost else 0
             relapse = n_loss >= proto[PR_RELAPSE_RULE]
             if tki_allowed:
                 if depth >= proto[PR_STOP_DEPTH]:
                     if np.isnan(run_start):
-                        run_start = t
+                        run_start = tv
                 else:
                     run_start = np.nan
                 if (
                     t_switch == np.inf
-                    and t >= proto[PR_SWITCH_AT] - 1e-9
+                    and tv >= proto[PR_SWITCH_AT] - 1e-9
                     and depth < proto[PR_SWITCH_DEPTH]
                 ):
-                    t_switch = t  # slow response: the switch target replaces the running TKI
+                    t_switch = tv  # slow response: the switch target replaces the running TKI
                     action = ACT_SWITCH
                     changed = True
                 if stop_at < np.inf and lead_start == np.inf and mult != 1.0 and relapse:
                     # recurrence during the reduced-dose lead-in: back to full dose, no stop
                     stop_at = np.inf
                     mult = 1.0
-                    summary[S_LEAD_IN_FAIL] = t
+                    summary[S_LEAD_IN_FAIL] = tv
                     action = ACT_DOSE
                     changed = True
                     run_start = np.nan
@@ -768,29 +855,30 @@ def simulate_one(
                     proto[PR_STOP_KIND] == STOP_CRITERIA
                     and stop_at == np.inf
                     and n_stops < proto[PR_MAX_STOPS]
-                    and summary[S_TKI_DAYS] >= proto[PR_STOP_AFTER] - 1e-6
+                    and summary[S_TKI_DAYS] - (t - tv if level > 0.0 else 0.0)
+                    >= proto[PR_STOP_AFTER] - 1e-6
                     and not np.isnan(run_start)
-                    and t - run_start >= proto[PR_STOP_FOR] - 1e-6
+                    and tv - run_start >= proto[PR_STOP_FOR] - 1e-6
                 ):
-                    _fire(iv, ivs, ANCHOR_STOP_CRITERIA, t)
+                    _fire(iv, ivs, ANCHOR_STOP_CRITERIA, tv)
                     if proto[PR_LEAD_IN] > 0:
-                        stop_at = t + proto[PR_LEAD_IN]
+                        stop_at = tv + proto[PR_LEAD_IN]
                         mult = proto[PR_LEAD_DOSE]
-                        summary[S_LEAD_IN_START] = t
+                        summary[S_LEAD_IN_START] = tv
                         action = ACT_STOP_SCHEDULED
                         changed = True
                     else:
-                        stop_at = t  # stop now (below, same time)
+                        stop_at = tv  # stop now (below, same time)
                         action = ACT_STOP
             else:
                 if post_stop and not risen and det > 0 and meas > _qpcr.MR4:
                     risen = True
-                    _fire(iv, ivs, ANCHOR_FIRST_RISE, t)
+                    _fire(iv, ivs, ANCHOR_FIRST_RISE, tv)
                 if relapse:
                     action = ACT_RELAPSE
                     if np.isnan(summary[S_RELAPSE_TIME]):
-                        summary[S_RELAPSE_TIME] = t
-                    _fire(iv, ivs, ANCHOR_RELAPSE, t)
+                        summary[S_RELAPSE_TIME] = tv
+                    _fire(iv, ivs, ANCHOR_RELAPSE, tv)
                     if proto[PR_RESTART] > 0:
                         tki_allowed = True
                         mult = 1.0
@@ -799,11 +887,11 @@ def simulate_one(
                         n_loss = 0
                         action = ACT_RESTART
                         if np.isnan(summary[S_RESTART_TIME]):
-                            summary[S_RESTART_TIME] = t
+                            summary[S_RESTART_TIME] = tv
                         changed = True
             j = stats[ST_VISITS]
             if j < visits.shape[0]:
-                visits[j, V_TIME] = t
+                visits[j, V_TIME] = tv
                 visits[j, V_TRUE] = true_pct
                 visits[j, V_MEAS] = meas
                 visits[j, V_DET] = det
@@ -813,21 +901,37 @@ def simulate_one(
                 visits[j, V_ON_TKI] = 1.0 if tki_allowed else 0.0
                 visits[j, V_ACTION] = action
                 stats[ST_VISITS] += 1
-            if stop_at <= t:  # immediate stop decided at this visit
+            if stop_at <= tv:  # immediate stop decided at this visit
                 stop_at = np.inf
                 tki_allowed = False
                 mult = 1.0
                 n_stops += 1
                 n_loss = 0
-                t_stop = t
+                t_stop = tv
                 if np.isnan(summary[S_STOP_TIME]):
                     post_stop = True
-                _record_stop(summary, y, p, t, n)
-                _fire(iv, ivs, ANCHOR_TKI_STOP, t)
+                _record_stop(summary, yv, p, tv, n)
+                _fire(iv, ivs, ANCHOR_TKI_STOP, tv)
                 changed = True
-            next_visit = _next_visit(proto, t, tki_allowed, t_stop, in_mmr)
+            next_visit = _next_visit(proto, tv, tki_allowed, t_stop, in_mmr)
+            if n_iv > 0 and _next_iv_dose(iv, ivs) < t:
+                changed = True  # an intervention anchored at this visit starts now
+            if soft and changed:  # roll back to the visit: the new therapy starts there
+                if level > 0.0:
+                    summary[S_TKI_DAYS] -= t - tv
+                    summary[S_TKI_EXPOSURE] -= level * (t - tv)
+                for i in range(n):
+                    y[i] = yv[i]
+                t = tv
+                while io[0] > 0 and t_out[io[0] - 1] > tv:
+                    io[0] -= 1
+                for slot in (S_T_MMR, S_T_MR4, S_T_MR45, S_T_LOSS_TRUE):
+                    if summary[slot] > tv:
+                        summary[slot] = np.nan
+                break
         if changed:
             k_prev = -2  # reconfigure the drive
+            f_valid = False
         new_level = _tki_level(sched, t, mult, tki_allowed, t_switch)
         if new_level != level:
             level = new_level

@@ -101,7 +101,7 @@ duration = "8w"
             extra=course.format(name="a", product="peginterferon-alfa-2a", start="diagnosis"),
             horizon="12w",
         )
-    )  # noqa: E501
+    )
     two = run_scenario(
         scenario(
             base,
@@ -117,7 +117,7 @@ duration = "8w"
         scenario(
             base, extra=course.format(name="a", product="vaccine", start="diagnosis"), horizon="12w"
         )
-    )  # noqa: E501
+    )
     v2 = run_scenario(
         scenario(
             base,
