@@ -15,21 +15,18 @@ loads the kernels from numba's on-disk cache.
 
 from __future__ import annotations
 
-import ast
-import inspect
 import json
 import os
 import subprocess
 import sys
 import tempfile
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from sim import models, run, scenario
-from sim.engines import binding, ode, rng
+from sim.engines import ode, rng
 
 MODEL = "cml_immune"
 HORIZON_YEARS = 10
@@ -85,36 +82,10 @@ SHIPPED_SCENARIO = REPO / "scenarios" / "imatinib-eln-stop.toml"
 
 def _simulate_kwargs(sc: scenario.Scenario, arr: dict, rtol: float, atol: np.ndarray) -> dict:
     """Keyword arguments of ``sim.run.simulate`` for a scenario (as ``sim.run.run_scenario``)."""
-    names = inspect.signature(run.simulate).parameters
-    kw = {"seed": sc.seed, "rtol": rtol, "atol": atol}
-    for key, value in arr.items():
-        if key in names and key not in kw and key not in ("params", "sched", "proto"):
-            kw[key] = value
-    return kw
-
-
-def _kernel_names(fn) -> list[str]:
-    return list(inspect.signature(fn.py_func).parameters)
-
-
-class _Spy:
-    """Stands in for the kernel module inside ``sim.run.simulate`` and records the arguments of
-    its ``simulate_one`` call instead of running it (so the bare-kernel benchmarks use exactly the
-    wrapper's arrays, whatever the kernel's signature, and nothing is compiled yet)."""
-
-    def __init__(self, module):
-        self._module = module
-        self.args: tuple | None = None
-
-    def __getattr__(self, name):
-        attr = getattr(self._module, name)
-        if name != "simulate_one":
-            return attr
-
-        def record(*args):
-            self.args = tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args)
-
-        return record
+    return {
+        "qpcr": arr["qpcr"], "seed": sc.seed, "rtol": rtol, "atol": atol,
+        "t_out": arr["t_out"], "iv": arr["iv"],
+    }  # fmt: skip
 
 
 @dataclass
@@ -176,23 +147,10 @@ def problem(text: str = ELN_STOP, rtol: float | None = None) -> Problem:
     rtol = sc.rtol if rtol is None else float(rtol)
     atol = arr["atol"] if rtol == sc.rtol else model.atol(rtol)
     kwargs = _simulate_kwargs(sc, arr, rtol, atol)
-    spy = _Spy(ode)
-    real = binding.kernels
-    binding.kernels = lambda m: spy if m.module == ode_module() else real(m)
-    try:
-        run.simulate(sc.model, arr["params"], arr["sched"], arr["proto"], **kwargs)
-    except Exception:
-        if spy.args is None:
-            raise
-        # the wrapper's post-processing saw outputs the kernel never wrote; the arguments are all
-        # that is needed here
-    finally:
-        binding.kernels = real
-    if spy.args is None:
-        raise RuntimeError("sim.run.simulate did not call simulate_one")
-    names = _kernel_names(ode.simulate_one)
-    args = list(spy.args)
-    pristine = {names.index(k): args[names.index(k)].copy() for k in _FRESH if k in names}
+    named = run.kernel_arguments(sc.model, arr["params"], arr["sched"], arr["proto"], **kwargs)
+    names = [name for name, _ in run.KERNEL_ARGUMENTS]
+    args = [named[name] for name in names]
+    pristine = {names.index(k): args[names.index(k)].copy() for k in _FRESH}
     return Problem(sc=sc, arr=arr, kwargs=kwargs, args=args, pristine=pristine, names=names)
 
 
@@ -202,13 +160,8 @@ def ode_module() -> str:
 
 
 def _per_patient() -> list[bool]:
-    """For each ``simulate_one`` argument: does ``simulate_ensemble`` pass one row per patient
-    (``x[j]`` in its prange call)?"""
-    src = textwrap.dedent(inspect.getsource(ode.simulate_ensemble.py_func))
-    for node in ast.walk(ast.parse(src)):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "simulate_one":
-            return [isinstance(a, ast.Subscript) for a in node.args]
-    raise RuntimeError("simulate_ensemble does not call simulate_one")
+    """For each ``simulate_one`` argument: one row per patient in ``simulate_ensemble``?"""
+    return [per for _, per in run.KERNEL_ARGUMENTS]
 
 
 @dataclass

@@ -285,7 +285,7 @@ def wrapper_profile(prob: common.Problem, n: int) -> dict:
 
 def run_compare(quick: bool, out: Path, scenario_path: Path | None = None) -> dict:
     n_numba = 50 if quick else 1000
-    n_scipy = 3 if quick else 30
+    n_scipy = 3 if quick else 40
     n_cold = 2 if quick else 5
     load_before = list(os.getloadavg())
 
@@ -298,33 +298,53 @@ def run_compare(quick: bool, out: Path, scenario_path: Path | None = None) -> di
     stats = raw["stats"]
     y_engine = raw["y"][-1].copy()
 
-    # numba: the wrapper and the bare kernel
-    t_engine = timed(prob.simulate, n_numba)
-    t_kernel = timed(prob.kernel, n_numba, before=prob.reset)
-    y_kernel = prob.y_out[-1].copy()
-    profile = wrapper_profile(prob, n_numba)
-
-    # SciPy
+    # SciPy on the same right-hand side, restarted once at the stop
     sp = ScipyProblem(prob, u_on)
     sp.solve_ivp("DOP853", REF_RTOL)  # warm-up (jits the rhs for Python calls)
     ref = sp.solve_ivp("DOP853", REF_RTOL)
     t_ref, Y_ref = sp.solve_ivp_dense("DOP853", REF_RTOL)
+    solvers: list[tuple[str, Callable[[], np.ndarray]]] = [
+        (f"scipy solve_ivp {m}", lambda m=m: sp.solve_ivp(m)) for m in SCIPY_METHODS
+    ]
+    solvers.append((ODEINT, sp.odeint))
+    finals, calls = {}, {}
+    for name, fn in solvers:
+        fn()  # warm-up
+        sp.calls = 0
+        finals[name] = fn()
+        calls[name] = sp.calls
+
+    # Interleaved rounds: this shared machine's speed drifts by up to 2x within a minute, so
+    # each round times every method back to back and the ratios are taken within rounds.
+    n_rounds = n_scipy
+    per_round = max(1, n_numba // n_rounds)
+    times: dict[str, list[float]] = {ENGINE: [], KERNEL: []}
+    times.update({name: [] for name, _ in solvers})
+    round_ratio = []
+    for _ in range(n_rounds):
+        tk = timed(prob.kernel, per_round, before=prob.reset)
+        times[KERNEL] += tk
+        times[ENGINE] += timed(prob.simulate, per_round)
+        for name, fn in solvers:
+            times[name] += timed(fn, 1)
+        round_ratio.append(times["scipy solve_ivp LSODA"][-1] / float(np.median(tk)))
+    t_engine, t_kernel = times[ENGINE], times[KERNEL]
+    y_kernel = prob.y_out[-1].copy()
+    profile = wrapper_profile(prob, n_numba)
 
     rows = []
     rhs_engine = int(stats[common.ode.ST_RHS])
     for name, ts, y in ((ENGINE, t_engine, y_engine), (KERNEL, t_kernel, y_kernel)):
         rows.append({"method": name, "times_s": ts, "rhs_calls": rhs_engine, "final": y.tolist()})
-    solvers: list[tuple[str, Callable[[], np.ndarray]]] = [
-        (f"scipy solve_ivp {m}", lambda m=m: sp.solve_ivp(m)) for m in SCIPY_METHODS
-    ]
-    solvers.append((ODEINT, sp.odeint))
-    for name, fn in solvers:
-        fn()  # warm-up
-        sp.calls = 0
-        y = fn()
-        calls = sp.calls
-        ts = timed(fn, n_scipy)
-        rows.append({"method": name, "times_s": ts, "rhs_calls": calls, "final": y.tolist()})
+    for name, _ in solvers:
+        rows.append(
+            {
+                "method": name,
+                "times_s": times[name],
+                "rhs_calls": calls[name],
+                "final": finals[name].tolist(),
+            }
+        )
 
     # accuracy on the grid: BCR-ABL1 (state Y) where the reference is above its atol
     iy = 1
@@ -348,7 +368,6 @@ def run_compare(quick: bool, out: Path, scenario_path: Path | None = None) -> di
     scen = scenario_path or common.SHIPPED_SCENARIO
     cold = cold_start(scen, n_cold)
 
-    lsoda = next(r for r in rows if r["method"] == "scipy solve_ivp LSODA")
     mach = machine()
     mach["loadavg_before"] = load_before
     mach["loadavg_after"] = mach.pop("loadavg")
@@ -385,9 +404,11 @@ def run_compare(quick: bool, out: Path, scenario_path: Path | None = None) -> di
                 "value_s": base_kernel,
                 "met": base_kernel <= GOALS["numba_median_s"],
             },
+            # the engine is the jitted kernel; the Python wrapper's overhead is reported apart.
+            # The ratio is the median over rounds of LSODA / kernel timed back to back.
             "speedup_vs_lsoda_ge_70": {
-                "value": lsoda["ratio_to_engine"],
-                "met": lsoda["ratio_to_engine"] >= GOALS["speedup_vs_lsoda"],
+                "value": float(np.median(round_ratio)),
+                "met": float(np.median(round_ratio)) >= GOALS["speedup_vs_lsoda"],
             },
             "cold_start_lt_1s": {
                 "value_s": cold["median"]["total_s"],

@@ -175,7 +175,17 @@ def _first_stream(seed: int) -> np.ndarray:
     return rng.seed_states(seed, 1)[0]
 
 
-def simulate(
+#: Arguments of ``sim.engines.ode.simulate_one``, in order; the ones marked True are one row per
+#: patient in ``simulate_ensemble`` (the others are shared by all patients).
+KERNEL_ARGUMENTS: tuple[tuple[str, bool], ...] = (
+    ("y0", True), ("p", True), ("sched", False), ("proto", False), ("qpcr", False),
+    ("iv", False), ("state", True), ("rtol", False), ("atol", False), ("t_out", False),
+    ("y_out", True), ("d_out", True), ("visits", True), ("events", True), ("iv_out", True),
+    ("summary", True), ("stats", True),
+)  # fmt: skip
+
+
+def kernel_arguments(
     model_name: str,
     params: np.ndarray,
     sched: np.ndarray,
@@ -188,50 +198,63 @@ def simulate(
     t_out: np.ndarray | None = None,
     y0: np.ndarray | None = None,
     iv: np.ndarray | None = None,
-) -> dict[str, np.ndarray]:
-    """Run one patient through the kernel and return its raw arrays.
-
-    ``params`` is the model's parameter vector (internal units); ``sched`` and ``proto`` come from
-    :func:`compile_schedule` and :func:`compile_protocol`. Returns a dict with ``t, y, drive,
-    visits, events, summary, stats``; visits and events are trimmed to what happened.
-    """
+) -> dict:
+    """The named, allocated arguments of one patient's kernel call (see :data:`KERNEL_ARGUMENTS`),
+    as :func:`simulate` passes them; benchmarks time the bare kernel on exactly these."""
     from sim import readout as qpcr_mod
 
     model = models.get(model_name)
     kern = binding.kernels(model)
     params = np.ascontiguousarray(params, dtype=np.float64)
-    horizon = float(proto[kern.PR_HORIZON])
-    if t_out is None:
-        t_out = output_grid(horizon, 7.0)
-    t_out = np.ascontiguousarray(t_out, dtype=np.float64)
-    y0 = model.initial_state(params) if y0 is None else np.asarray(y0, dtype=np.float64)
-    atol = model.atol(rtol) if atol is None else np.asarray(atol, dtype=np.float64)
-    q = qpcr_mod.QPCR.defaults() if qpcr is None else np.asarray(qpcr, dtype=np.float64)
-    state = _first_stream(int(seed)).copy()
-    y_out = np.full((t_out.size, model.n_state), np.nan)
-    d_out = np.full((t_out.size, _dv.N_DRIVE), np.nan)
-    visits = np.full((MAX_VISITS, kern.V_N), np.nan)
-    events = np.full((MAX_EVENTS, 3), np.nan)
-    summary = np.full(kern.S_N, np.nan)
-    stats = np.zeros(kern.ST_N, dtype=np.int64)
-    iv = np.zeros((0, kern.IV_N)) if iv is None else np.ascontiguousarray(iv, dtype=np.float64)
-    iv_out = np.full((iv.shape[0], kern.IVO_N), np.nan)
     proto = np.ascontiguousarray(proto, dtype=np.float64)
-    sched = prepare_schedule(sched, proto)
-    kern.simulate_one(
-        y0, params, sched, proto, q, iv, state,
-        float(rtol), atol, t_out, y_out, d_out, visits, events, iv_out, summary, stats,
-    )  # fmt: skip
+    horizon = float(proto[kern.PR_HORIZON])
+    t_out = output_grid(horizon, 7.0) if t_out is None else t_out
+    iv = np.zeros((0, kern.IV_N)) if iv is None else np.ascontiguousarray(iv, dtype=np.float64)
     return {
-        "t": t_out,
-        "y": y_out,
-        "drive": d_out,
-        "visits": visits[: stats[kern.ST_VISITS]],
-        "events": events[: stats[kern.ST_EVENTS]],
-        "summary": summary,
+        "y0": model.initial_state(params) if y0 is None else np.asarray(y0, dtype=np.float64),
+        "p": params,
+        "sched": prepare_schedule(sched, proto),
+        "proto": proto,
+        "qpcr": qpcr_mod.QPCR.defaults() if qpcr is None else np.asarray(qpcr, dtype=np.float64),
+        "iv": iv,
+        "state": _first_stream(int(seed)).copy(),
+        "rtol": float(rtol),
+        "atol": model.atol(rtol) if atol is None else np.asarray(atol, dtype=np.float64),
+        "t_out": np.ascontiguousarray(t_out, dtype=np.float64),
+        "y_out": np.full((len(t_out), model.n_state), np.nan),
+        "d_out": np.full((len(t_out), _dv.N_DRIVE), np.nan),
+        "visits": np.full((MAX_VISITS, kern.V_N), np.nan),
+        "events": np.full((MAX_EVENTS, 3), np.nan),
+        "iv_out": np.full((iv.shape[0], kern.IVO_N), np.nan),
+        "summary": np.full(kern.S_N, np.nan),
+        "stats": np.zeros(kern.ST_N, dtype=np.int64),
+    }
+
+
+def simulate(model_name: str, params: np.ndarray, sched: np.ndarray, proto: np.ndarray,
+             **options) -> dict[str, np.ndarray]:  # fmt: skip
+    """Run one patient through the kernel and return its raw arrays.
+
+    ``params`` is the model's parameter vector (internal units); ``sched`` and ``proto`` come from
+    :func:`compile_schedule` and :func:`compile_protocol`; ``options`` are those of
+    :func:`kernel_arguments` (qpcr, seed, rtol, atol, t_out, y0, iv). Returns a dict with
+    ``t, y, drive, visits, events, summary, stats, y0, interventions``; visits and events are
+    trimmed to what happened.
+    """
+    a = kernel_arguments(model_name, params, sched, proto, **options)
+    kern = binding.kernels(models.get(model_name))
+    kern.simulate_one(*(a[name] for name, _ in KERNEL_ARGUMENTS))
+    stats = a["stats"]
+    return {
+        "t": a["t_out"],
+        "y": a["y_out"],
+        "drive": a["d_out"],
+        "visits": a["visits"][: stats[kern.ST_VISITS]],
+        "events": a["events"][: stats[kern.ST_EVENTS]],
+        "summary": a["summary"],
         "stats": stats,
-        "y0": y0,
-        "interventions": iv_out,
+        "y0": a["y0"],
+        "interventions": a["iv_out"],
     }
 
 
