@@ -215,15 +215,22 @@ def _bisect_crossing(thr, h, t_old, y_old, K, p, tmp, lo, hi):
     return t_old + hi * h
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _track_step(t_old, h, y_old, y_new, K, p, summary, post_stop, tmp):
     """True-state milestones from one accepted step, judged on the dense output."""
+    searching = np.isnan(summary[S_T_MR45])  # MR4.5 is the last of the three to be reached
+    if not (searching or post_stop):
+        return
     r_old = readout(y_old, p)
     r_new = readout(y_new, p)
     # first downward crossings of MMR, MR4, MR4.5 (true values)
-    for slot, thr in ((S_T_MMR, _qpcr.MMR), (S_T_MR4, _qpcr.MR4), (S_T_MR45, _qpcr.MR45)):
-        if np.isnan(summary[slot]) and r_old > thr and r_new <= thr:
-            summary[slot] = _bisect_crossing(thr, h, t_old, y_old, K, p, tmp, 0.0, 1.0)
+    if searching and r_new <= _qpcr.MMR:
+        if np.isnan(summary[S_T_MMR]) and r_old > _qpcr.MMR:
+            summary[S_T_MMR] = _bisect_crossing(_qpcr.MMR, h, t_old, y_old, K, p, tmp, 0.0, 1.0)
+        if np.isnan(summary[S_T_MR4]) and r_old > _qpcr.MR4 and r_new <= _qpcr.MR4:
+            summary[S_T_MR4] = _bisect_crossing(_qpcr.MR4, h, t_old, y_old, K, p, tmp, 0.0, 1.0)
+        if r_old > _qpcr.MR45 and r_new <= _qpcr.MR45:
+            summary[S_T_MR45] = _bisect_crossing(_qpcr.MR45, h, t_old, y_old, K, p, tmp, 0.0, 1.0)
     if post_stop:
         if np.isnan(summary[S_MAX_AFTER_STOP]) or r_old > summary[S_MAX_AFTER_STOP]:
             summary[S_MAX_AFTER_STOP] = r_old
