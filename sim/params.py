@@ -138,3 +138,16 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """A ``"; did you mean 'x'?"`` suffix for error messages, or ``""``."""
     close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def lookup(registry: dict, name: object, what: str):
+    """``registry[name]``, case-insensitive; ``KeyError`` naming ``what``, with a did-you-mean
+    and the known names, otherwise (one message for drugs, products and models alike)."""
+    key = name.strip().lower() if isinstance(name, str) else name
+    try:
+        return registry[key]
+    except (KeyError, TypeError):
+        known = ", ".join(sorted(registry))
+        raise KeyError(
+            f"unknown {what} {name!r}{did_you_mean(str(key), registry)} (known: {known})"
+        ) from None

@@ -379,30 +379,15 @@ def save_comparison(
     formats: Sequence[str] = ("png", "pdf"),
     results: Sequence[RunResult] = (),
 ) -> list[str]:
-    """Write ``<path_stem>.<fmt>`` for each format with provenance in the file metadata.
+    """Write ``<path_stem>.<fmt>`` for each format with provenance in the file metadata (the first
+    run's), titled "cmlsim compare A vs B ...".
 
     Call inside :func:`sim.plots.style.use_style` so the font embedding settings apply.
     """
-    import sim
+    from sim.plots.trajectory import save_figure
 
-    names = " vs ".join(r.name for r in results)
-    title = f"cmlsim compare {names}".strip()
-    creator = f"cmlsim {sim.__version__}"
-    if results and "git_revision" in results[0].provenance:
-        p = results[0].provenance
-        creator += f" ({p['git_revision']}, seed {p.get('seed')})"
-    written = []
-    for fmt in formats:
-        path = f"{os.fspath(path_stem)}.{fmt}"
-        if fmt in ("pdf", "svg"):
-            metadata = {"Title": title, "Creator": creator}
-        elif fmt == "png":
-            metadata = {"Title": title, "Software": creator}
-        else:
-            metadata = None
-        fig.savefig(path, format=fmt, metadata=metadata)
-        written.append(path)
-    return written
+    title = f"cmlsim compare {' vs '.join(r.name for r in results)}".strip()
+    return save_figure(fig, path_stem, formats, results[0] if results else None, title=title)
 
 
 __all__ = [

@@ -341,10 +341,13 @@ def save_figure(
     path_stem: str | os.PathLike,
     formats: Sequence[str] = ("png", "pdf"),
     result: RunResult | None = None,
+    *,
+    title: str | None = None,
 ) -> list[str]:
     """Write ``<path_stem>.<fmt>`` for each format, with provenance in the file metadata.
 
     Call inside :func:`sim.plots.style.use_style` so the font embedding settings apply.
+    ``title`` defaults to "cmlsim <run name>".
 
     Returns
     -------
@@ -353,7 +356,8 @@ def save_figure(
     """
     import sim
 
-    title = f"cmlsim {result.name}" if result is not None else "cmlsim"
+    if title is None:
+        title = f"cmlsim {result.name}" if result is not None else "cmlsim"
     creator = f"cmlsim {sim.__version__}"
     if result is not None and "git_revision" in result.provenance:
         creator += f" ({result.provenance['git_revision']}, seed {result.provenance.get('seed')})"

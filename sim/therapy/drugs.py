@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.params import did_you_mean
+from sim.params import lookup
 
 #: Layout of :meth:`Drug.vector` (read by the :mod:`sim.therapy.pk` kernels).
 KA, KE, VOL, BIO, EC50, HILL, STD_DOSE, STD_TAU = range(8)
@@ -341,11 +341,4 @@ def get_drug(name: str) -> Drug:
     KeyError
         If there is no such drug; the message suggests the closest name.
     """
-    key = name.strip().lower() if isinstance(name, str) else name
-    try:
-        return DRUGS[key]
-    except (KeyError, TypeError):
-        known = ", ".join(sorted(DRUGS))
-        raise KeyError(
-            f"unknown drug {name!r}{did_you_mean(str(key), DRUGS)} (known: {known})"
-        ) from None
+    return lookup(DRUGS, name, "drug")

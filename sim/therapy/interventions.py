@@ -69,7 +69,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from sim.params import did_you_mean
+from sim.params import did_you_mean, lookup
 from sim.therapy import drive, pk
 from sim.therapy import drugs as _drugs
 
@@ -814,12 +814,4 @@ def get_product(name: str) -> Product:
     KeyError
         If there is no such product; the message suggests the closest name.
     """
-    key = name.strip().lower() if isinstance(name, str) else name
-    try:
-        return PRODUCTS[key]
-    except (KeyError, TypeError):
-        known = ", ".join(sorted(PRODUCTS))
-        raise KeyError(
-            f"unknown intervention product {name!r}{did_you_mean(str(key), PRODUCTS)} "
-            f"(known: {known})"
-        ) from None
+    return lookup(PRODUCTS, name, "intervention product")
