@@ -262,6 +262,14 @@ def _cmd_cohort(args: argparse.Namespace) -> int:
         "  relapse-free (simple fraction of stopped patients followed that long): "
         + ", ".join(f"{m} mo {v:.1%}" for m, v in tfr.items())
     )
+    from sim import outcomes
+
+    if stopped:
+        km = [(m, *outcomes.tfr_at(tab, m)) for m in (6, 12, 24)]
+        print(
+            "  Kaplan-Meier molecular relapse-free survival (95 % CI): "
+            + ", ".join(f"{m} mo {e:.1%} ({lo:.1%}-{hi:.1%})" for m, e, lo, hi in km)
+        )
     failures = int((tab["solver_failures"] > 0).sum())
     if failures:
         print(f"  warning: {failures} patients with solver failures (see solver_failures)")

@@ -645,7 +645,10 @@ def to_dataset(result: CohortResult) -> xr.Dataset:
 
 
 def write_cohort(
-    result: CohortResult, results_root: str | os.PathLike = "results", overwrite: bool = False
+    result: CohortResult,
+    results_root: str | os.PathLike = "results",
+    overwrite: bool = False,
+    figures: bool = True,
 ) -> Path:
     """Store a cohort as ``<results_root>/<name>/`` (atomic; never silently replacing a run).
 
@@ -674,10 +677,33 @@ def write_cohort(
         else:
             result.outcomes.to_parquet(tmp / "outcomes.parquet", index=False)
         (tmp / "scenario.toml").write_text(result.provenance.get("scenario", ""), encoding="utf-8")
+        _write_analysis(result.outcomes, tmp, figures)
         return _claim(tmp, root, result.name, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _write_analysis(table: pd.DataFrame, folder: Path, figures: bool) -> None:
+    """Kaplan–Meier table, biomarker AUCs and (optionally) the KM, swimmer and ROC figures, each
+    with its source data beside it (``sim.outcomes``, ``sim.plots.cohort``)."""
+    from sim import outcomes
+
+    outcomes.km_table(table).to_csv(folder / "km_table.csv", index=False)
+    stopped = outcomes.stopped(table)
+    has_both = stopped["event"].astype(bool).any() and (~stopped["event"].astype(bool)).any()
+    if has_both:
+        outcomes.biomarker_auc(table, outcome="event").to_csv(
+            folder / "biomarkers.csv", index=False
+        )
+    if not figures or stopped.empty:
+        return
+    from sim.plots import cohort as cohort_plots
+
+    cohort_plots.plot_km(table, folder / "km")
+    cohort_plots.plot_swimmer(table, folder / "swimmer")
+    if has_both:
+        cohort_plots.plot_roc(table, folder / "biomarkers", outcome="event")
 
 
 def load_cohort(path: str | os.PathLike) -> tuple[xr.Dataset, pd.DataFrame]:

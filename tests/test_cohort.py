@@ -269,6 +269,14 @@ def test_cli_end_to_end(tmp_path, capsys):
     assert len(pd.read_csv(d / "outcomes.csv")) == 50
     ds, _ = cohort.load_cohort(d)
     assert ds["visits"].shape[:2] == (50, cohort.MAX_VISITS)
+    # the analysis beside the data: KM table, and figures with their source data
+    km = pd.read_csv(d / "km_table.csv")
+    assert set(km["months"]) == {6, 12, 24, 60}
+    stopped = int(pd.read_csv(d / "outcomes.csv")["stop_time"].notna().sum())
+    if stopped:
+        assert "Kaplan-Meier" in out
+        for stem in ("km", "swimmer"):
+            assert (d / f"{stem}.png").stat().st_size > 0 and (d / f"{stem}_data.csv").is_file()
 
 
 def test_cli_bad_input(tmp_path, capsys):
