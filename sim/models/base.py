@@ -46,6 +46,8 @@ class ModelSpec:
     reference: str
     presets: dict | None = None
     atol_scale: tuple[float, ...] | None = None
+    #: ``readout_array(y, p)``: the readout of every row of a (n_t, n_state) trajectory at once
+    readout_array: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
 
     def atol(self, rtol: float) -> np.ndarray:
         """Absolute tolerance per state: ``rtol * atol_scale`` (the size below which a state's

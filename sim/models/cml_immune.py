@@ -297,6 +297,11 @@ def readout(y, p):
     return 100.0 * y[1] / p[K_Y]
 
 
+def bcr_abl(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """BCR-ABL1 (% IS) of every row of a trajectory ``y`` (n_t, n_state): 100 Y / K_y."""
+    return 100.0 * np.asarray(y)[..., 1] / p[K_Y]
+
+
 def initial_state(p: np.ndarray) -> np.ndarray:
     """Quasi-equilibria at diagnosis for the given leukemic load y0 (DESIGN.md section 4).
 
@@ -357,4 +362,5 @@ SPEC = ModelSpec(
     # X counts in 1e3-1e10, Y down to 0.01 cells (1e-6 % BCR-ABL1) matters for relapse timing,
     # Z and N in the hundreds, E a fraction
     atol_scale=(1.0, 1e-3, 1e-3, 1e-6, 1e-3),
+    readout_array=bcr_abl,
 )

@@ -253,3 +253,11 @@ def test_model_binding_generates_a_kernel_for_another_module(tmp_path, monkeypat
     assert "from some.model import N_STATE, readout, rhs  # model-binding" in text
     assert text.count("# model-binding") == 1
     assert binding.kernels(models.get("cml_immune")) is ode
+
+
+def test_vectorised_readout_equals_the_jitted_one():
+    rng = np.random.default_rng(5)
+    p = cm.PARAMS.vector()
+    y = np.abs(rng.lognormal(3, 4, (50, 5)))
+    expected = np.array([cm.readout(row, p) for row in y])
+    np.testing.assert_array_equal(cm.SPEC.readout_array(y, p), expected)
