@@ -750,8 +750,9 @@ def simulate_one(
             dosed = True
             f_valid = False
             _give_iv_doses(iv, ivs, t, tk, iv_out)
-        if not f_valid:  # after a visit that changed nothing, FSAL's f is still rhs(t, y)
-            _eval(t, y, p, tk, drive, f, stats)
+        if not f_valid:  # a discontinuity: restart (after a visit that changed nothing, FSAL's
+            _eval(t, y, p, tk, drive, f, stats)  # f is still rhs(t, y) and nothing restarts)
+            stats[ST_RESTARTS] += 1
         t_hard = min(horizon, stop_at, lead_start, next_dose)
         t_hard = min(t_hard, _next_boundary(sched, t, t_switch))
         if n_iv > 0:
@@ -765,7 +766,6 @@ def simulate_one(
             t, t_hard, y, f, p, tk, drive, rtol, atol, h, K, ynew, err, tmp,
             t_out, y_out, d_out, io, summary, post_stop, stats, next_visit, y_prev, K_prev,
         )  # fmt: skip
-        stats[ST_RESTARTS] += 1
         f_valid = True
         if dosed:
             h_dose = h_first
