@@ -34,6 +34,7 @@ from numba import njit, prange
 from sim import readout as _qpcr
 from sim.engines import dp5 as _m
 from sim.engines import rng as _rng
+from sim.engines import rodas as _ro
 from sim.models.cml_immune import N_STATE, readout, rhs  # model-binding
 from sim.therapy import drive as _dv
 from sim.therapy import drugs as _dr
@@ -85,7 +86,11 @@ S_N = S_STATE_AT_STOP + N_STATE
 
 # --- solver statistics
 ST_STEPS, ST_REJECTED, ST_RHS, ST_FAILURES, ST_RESTARTS, ST_VISITS, ST_EVENTS = range(7)
-ST_N = 7
+# ST_STIFF: accepted steps taken by the Rosenbrock method (after stiffness was detected);
+# ST_STIFF_AT: the time (days, rounded down) it took over, -1 when the trajectory never was stiff;
+# ST_STIFF_CTR, ST_NONSTIFF_CTR: Hairer's stiffness-test counters (kept across segments)
+ST_STIFF, ST_STIFF_AT, ST_STIFF_CTR, ST_NONSTIFF_CTR = 7, 8, 9, 10
+ST_N = 11
 
 # --- visit record columns
 V_TIME, V_TRUE, V_MEAS, V_DET, V_ABL1, V_LOD, V_DEPTH, V_ON_TKI, V_ACTION = range(9)
@@ -112,7 +117,7 @@ IVK_ACTIVE, IVK_AGUT, IVK_CONC, IVK_TLAST, IVK_PROD = 0, 1, 2, 3, 4
 TK_W = max(10, IVK_PROD + _iv.N_PRODUCT)
 
 # --- integration status
-OK, FAILED = 0, 1
+OK, FAILED, STIFF = 0, 1, 2
 MAX_STEPS = 5_000_000
 
 
@@ -363,6 +368,23 @@ def integrate(
         stats[ST_STEPS] += 1
         if h_first <= 0.0:
             h_first = h
+        # Hairer's stiffness test (DOPRI5): h |lambda| ~ h |k7 - k6| / |y1 - y(stage 6)|, in the
+        # error norm's weights so that the large pools do not hide a stiff small one
+        num = 0.0
+        den = 0.0
+        for i in range(n):
+            sc = atol[i] + rtol * abs(ynew[i])
+            num += ((K[6, i] - K[5, i]) / sc) ** 2
+            den += ((ynew[i] - tmp[i]) / sc) ** 2
+        became_stiff = False
+        if den > 0.0 and h * np.sqrt(num / den) > _ro.STIFF_HLAMBDA:
+            stats[ST_NONSTIFF_CTR] = 0
+            stats[ST_STIFF_CTR] += 1
+            became_stiff = stats[ST_STIFF_CTR] >= _ro.STIFF_STEPS
+        else:
+            stats[ST_NONSTIFF_CTR] += 1
+            if stats[ST_NONSTIFF_CTR] >= _ro.NONSTIFF_RESET:
+                stats[ST_STIFF_CTR] = 0
         # dense output at requested times in (t, t_new]
         while io[0] < n_out and t_out[io[0]] <= t_new:
             theta = (t_out[io[0]] - t) / h
@@ -375,7 +397,7 @@ def integrate(
                 d_out[io[0], i] = drive[i]
             io[0] += 1
         _track_step(t, h, y, ynew, K, p, summary, post_stop, tmp)
-        crossed = t < t_soft <= t_new and t_soft < t1
+        crossed = (t < t_soft <= t_new and t_soft < t1) or became_stiff
         if crossed:  # keep this step's dense output for the visit inside it
             for i in range(n):
                 y_prev[i] = y[i]
@@ -413,9 +435,200 @@ def integrate(
             for i in range(n):
                 f[i] = K[0, i]
             stats[ST_RHS] += n_rhs
+            if became_stiff:
+                stats[ST_STIFF_AT] = int(t)
+                if t >= t1:
+                    return h, h_first, STIFF, t1, t1, 0.0
+                return h, h_first, STIFF, t, t_step, h_step
             return h, h_first, OK, t, t_step, h_step
     for i in range(n):
         f[i] = K[0, i]
+    stats[ST_RHS] += n_rhs
+    return h, h_first, OK, t1, t1, 0.0
+
+
+@njit(cache=True, fastmath={"nsz", "arcp", "contract", "reassoc"})
+def integrate_stiff(
+    t0, t1, y, f, p, tk, drive, rtol, atol, h, K, ynew, err, tmp,
+    t_out, y_out, d_out, io, summary, post_stop, stats, t_soft, y_prev, K_prev, U, Jm, LU, piv,
+):  # fmt: skip
+    """:func:`integrate` with the RODAS4 Rosenbrock method (:mod:`sim.engines.rodas`).
+
+    Same contract as :func:`integrate` (outputs, soft visits, milestones, status); ``K`` receives
+    each step's interpolant in Dormand–Prince's encoding, so callers read it with
+    :func:`sim.engines.dp5.dense`. Scratch: ``U`` (7, n) the stages and df/dt, ``Jm`` (n, n) the
+    negated Jacobian, ``LU`` (n, n) and ``piv`` (n,) the factorised iteration matrix.
+    """
+    n = N_STATE
+    t = t0
+    n_out = t_out.shape[0]
+    while io[0] < n_out and t_out[io[0]] <= t0:
+        if t_out[io[0]] == t0:
+            _drive(t0, tk, drive)
+            for i in range(n):
+                y_out[io[0], i] = y[i]
+            for i in range(drive.shape[0]):
+                d_out[io[0], i] = drive[i]
+        io[0] += 1
+    h_first = -1.0
+    constant = _drive_is_constant(tk)
+    if constant:
+        _drive(t0, tk, drive)
+    n_rhs = 0
+    if h <= 0.0:
+        h = initial_step(t, y, f, p, tk, drive, rtol, atol, tmp, K[1], stats)
+    while t < t1:
+        if stats[ST_STEPS] >= MAX_STEPS:
+            stats[ST_RHS] += n_rhs
+            return h, h_first, FAILED, t, t, 0.0
+        # Jacobian (forward differences) and df/dt at (t, y); f = rhs(t, y) on entry
+        for j in range(n):
+            yj = y[j]
+            dj = 1.5e-8 * max(abs(yj), atol[j] / rtol)
+            y[j] = yj + dj
+            _stage(t, y, p, tk, drive, tmp, constant)
+            y[j] = yj
+            for i in range(n):
+                Jm[i, j] = -(tmp[i] - f[i]) / dj
+        n_rhs += n
+        if constant:
+            for i in range(n):
+                U[6, i] = 0.0
+        else:
+            dt = 1.5e-8 * max(1.0, abs(t))
+            _stage(t + dt, y, p, tk, drive, tmp, constant)
+            n_rhs += 1
+            for i in range(n):
+                U[6, i] = (tmp[i] - f[i]) / dt
+            _drive(t, tk, drive)
+        span = t1 - t
+        last = False
+        h_try = h
+        if h >= span * (1.0 - 1e-12):
+            h = span
+            last = True
+        rejected_once = False
+        while True:
+            hmin = 1e-12 * max(1.0, abs(t))
+            if not h >= hmin:
+                stats[ST_RHS] += n_rhs
+                return h, h_first, FAILED, t, t, 0.0
+            fac = 1.0 / (h * _ro.GAMMA)
+            for i in range(n):
+                for j in range(n):
+                    LU[i, j] = Jm[i, j]
+                LU[i, i] += fac
+            en = 1e10
+            if _ro.lu_factor(LU, piv, n):
+                t_new = t1 if last else t + h
+                # stage 1
+                for i in range(n):
+                    U[0, i] = f[i] + h * _ro.D1 * U[6, i]
+                _ro.lu_solve(LU, piv, U[0], n)
+                # stage 2
+                for i in range(n):
+                    tmp[i] = y[i] + _ro.A21 * U[0, i]
+                _stage(t + _ro.C2 * h, tmp, p, tk, drive, U[1], constant)
+                for i in range(n):
+                    U[1, i] += (_ro.C21 * U[0, i]) / h + h * _ro.D2 * U[6, i]
+                _ro.lu_solve(LU, piv, U[1], n)
+                # stage 3
+                for i in range(n):
+                    tmp[i] = y[i] + _ro.A31 * U[0, i] + _ro.A32 * U[1, i]
+                _stage(t + _ro.C3 * h, tmp, p, tk, drive, U[2], constant)
+                for i in range(n):
+                    U[2, i] += (_ro.C31 * U[0, i] + _ro.C32 * U[1, i]) / h + h * _ro.D3 * U[6, i]
+                _ro.lu_solve(LU, piv, U[2], n)
+                # stage 4
+                for i in range(n):
+                    tmp[i] = y[i] + _ro.A41 * U[0, i] + _ro.A42 * U[1, i] + _ro.A43 * U[2, i]
+                _stage(t + _ro.C4 * h, tmp, p, tk, drive, U[3], constant)
+                for i in range(n):
+                    U[3, i] += (
+                        _ro.C41 * U[0, i] + _ro.C42 * U[1, i] + _ro.C43 * U[2, i]
+                    ) / h + h * _ro.D4 * U[6, i]
+                _ro.lu_solve(LU, piv, U[3], n)
+                # stage 5 (at t + h; d5 = 0)
+                for i in range(n):
+                    tmp[i] = y[i] + (
+                        _ro.A51 * U[0, i] + _ro.A52 * U[1, i] + _ro.A53 * U[2, i]
+                        + _ro.A54 * U[3, i]
+                    )  # fmt: skip
+                _stage(t_new, tmp, p, tk, drive, U[4], constant)
+                for i in range(n):
+                    U[4, i] += (
+                        _ro.C51 * U[0, i] + _ro.C52 * U[1, i] + _ro.C53 * U[2, i]
+                        + _ro.C54 * U[3, i]
+                    ) / h  # fmt: skip
+                _ro.lu_solve(LU, piv, U[4], n)
+                # stage 6 (embedded solution + u5; its solve is the error estimate)
+                for i in range(n):
+                    tmp[i] += U[4, i]
+                _stage(t_new, tmp, p, tk, drive, U[5], constant)
+                for i in range(n):
+                    U[5, i] += (
+                        _ro.C61 * U[0, i] + _ro.C62 * U[1, i] + _ro.C63 * U[2, i]
+                        + _ro.C64 * U[3, i] + _ro.C65 * U[4, i]
+                    ) / h  # fmt: skip
+                _ro.lu_solve(LU, piv, U[5], n)
+                n_rhs += 5
+                for i in range(n):
+                    ynew[i] = tmp[i] + U[5, i]
+                    err[i] = U[5, i]
+                en = _m.error_norm(err, y, ynew, rtol, atol, N_STATE)
+                if not np.isfinite(en):
+                    en = 1e10
+            if en <= 1.0:
+                break
+            stats[ST_REJECTED] += 1
+            h *= max(_ro.MIN_FACTOR, _ro.SAFETY * en**_ro.ERROR_EXPONENT)
+            last = False
+            rejected_once = True
+        stats[ST_STEPS] += 1
+        stats[ST_STIFF] += 1
+        if h_first <= 0.0:
+            h_first = h
+        _ro.encode_dense(h, y, ynew, U, K, N_STATE)
+        while io[0] < n_out and t_out[io[0]] <= t_new:
+            theta = (t_out[io[0]] - t) / h
+            _m.dense(theta, h, y, K, tmp, N_STATE)
+            if not constant:
+                _drive(t_out[io[0]], tk, drive)
+            for i in range(n):
+                y_out[io[0], i] = max(tmp[i], 0.0)
+            for i in range(drive.shape[0]):
+                d_out[io[0], i] = drive[i]
+            io[0] += 1
+        _track_step(t, h, y, ynew, K, p, summary, post_stop, tmp)
+        crossed = t < t_soft <= t_new and t_soft < t1
+        if crossed:
+            for i in range(n):
+                y_prev[i] = y[i]
+                for q in range(7):
+                    K_prev[q, i] = K[q, i]
+        t_step = t
+        h_step = h
+        for i in range(n):
+            if not np.isfinite(ynew[i]):
+                stats[ST_RHS] += n_rhs
+                return h, h_first, FAILED, t, t, 0.0
+            y[i] = max(ynew[i], 0.0)
+        _stage(t_new, y, p, tk, drive, f, constant)  # f(t_new, y_new): the next step's stage 1
+        n_rhs += 1
+        t = t_new
+        if en == 0.0:
+            factor = _ro.MAX_FACTOR
+        else:
+            factor = min(_ro.MAX_FACTOR, _ro.SAFETY * en**_ro.ERROR_EXPONENT)
+        if rejected_once:
+            factor = min(1.0, factor)
+        if last and not rejected_once:
+            h = max(h_try, h * factor)
+        else:
+            h *= factor
+        if crossed:
+            stats[ST_RHS] += n_rhs
+            return h, h_first, OK, t, t_step, h_step
     stats[ST_RHS] += n_rhs
     return h, h_first, OK, t1, t1, 0.0
 
@@ -679,6 +892,12 @@ def simulate_one(
     K_prev = np.empty((7, n))
     f = np.empty(n)
     K = np.empty((7, n))
+    U = np.empty((7, n))  # Rosenbrock stages (stiff phases only)
+    Jm = np.empty((n, n))
+    LU = np.empty((n, n))
+    piv = np.zeros(n, dtype=np.int64)
+    stiff = False
+    stats[ST_STIFF_AT] = -1
     ynew = np.empty(n)
     err = np.empty(n)
     tmp = np.empty(n)
@@ -762,10 +981,20 @@ def simulate_one(
         if dosed and h_dose > 0.0:
             h = h_dose  # the previous segment also began with a dose: start as it did
         t_prev = t
-        h, h_first, status, t, t_step, h_step = integrate(
-            t, t_hard, y, f, p, tk, drive, rtol, atol, h, K, ynew, err, tmp,
-            t_out, y_out, d_out, io, summary, post_stop, stats, next_visit, y_prev, K_prev,
-        )  # fmt: skip
+        if stiff:
+            h, h_first, status, t, t_step, h_step = integrate_stiff(
+                t, t_hard, y, f, p, tk, drive, rtol, atol, h, K, ynew, err, tmp,
+                t_out, y_out, d_out, io, summary, post_stop, stats, next_visit, y_prev, K_prev,
+                U, Jm, LU, piv,
+            )  # fmt: skip
+        else:
+            h, h_first, status, t, t_step, h_step = integrate(
+                t, t_hard, y, f, p, tk, drive, rtol, atol, h, K, ynew, err, tmp,
+                t_out, y_out, d_out, io, summary, post_stop, stats, next_visit, y_prev, K_prev,
+            )  # fmt: skip
+        if status == STIFF:  # from here on the trajectory continues with RODAS4
+            stiff = True
+            status = OK
         f_valid = True
         if dosed:
             h_dose = h_first
