@@ -435,10 +435,8 @@ def integrate(
             for i in range(n):
                 f[i] = K[0, i]
             stats[ST_RHS] += n_rhs
-            if became_stiff:
+            if became_stiff:  # (the step may also hold a visit: its start and size go back)
                 stats[ST_STIFF_AT] = int(t)
-                if t >= t1:
-                    return h, h_first, STIFF, t1, t1, 0.0
                 return h, h_first, STIFF, t, t_step, h_step
             return h, h_first, OK, t, t_step, h_step
     for i in range(n):
@@ -1009,7 +1007,7 @@ def simulate_one(
         while True:
             # visits inside the last step (read from its dense output), then the hard events at
             # t, then a visit exactly at t; a visit that changes the therapy rolls back to it
-            if next_visit < t:
+            if next_visit < t and h_step > 0.0:
                 tv = next_visit
                 _m.dense((tv - t_step) / h_step, h_step, y_prev, K_prev, yv, N_STATE)
                 soft = True
