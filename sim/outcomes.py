@@ -38,6 +38,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sim.params import DAYS_PER_MONTH
+
 if TYPE_CHECKING:
     from lifelines import KaplanMeierFitter
 
@@ -694,6 +696,57 @@ def marker_source(
     return out
 
 
+def response_slopes(
+    t: np.ndarray,
+    bcr_abl: np.ndarray,
+    stop_time: np.ndarray | None = None,
+    window_months: tuple[float, float] = (1.0, 3.0),
+    detect: float = 1e-3,
+    min_points: int = 3,
+) -> np.ndarray:
+    r"""Least-squares slope of ln BCR-ABL1 per patient over a window, in 1/day (Tang 2011).
+
+    .. math:: \hat\beta_j = \frac{\sum_k (t_k - \bar t)(\ln B_{jk} - \overline{\ln B_j})}
+              {\sum_k (t_k - \bar t)^2}
+
+    over the times :math:`t_k` inside ``window_months`` where patient j is on therapy (before
+    ``stop_time``) and detectable (:math:`B_{jk} >` ``detect`` % IS; 1e-3 % is MR5). Phase 1 of
+    Tang et al. (Blood 2011;118:1622) is months 1-3, phase 2 months 6-24.
+
+    Parameters
+    ----------
+    t : ndarray (n_t,)
+        Days since diagnosis.
+    bcr_abl : ndarray (n_patients, n_t)
+        True BCR-ABL1, % IS.
+    stop_time : ndarray (n_patients,), optional
+        TKI stop (days); NaN or None = never stopped.
+    window_months, detect, min_points
+        The window (months), the detection threshold (% IS) and the fewest points for a slope.
+
+    Returns
+    -------
+    ndarray (n_patients,)
+        The slope (1/day), NaN where fewer than ``min_points`` points qualify.
+    """
+    t = np.asarray(t, dtype=float)
+    B = np.atleast_2d(np.asarray(bcr_abl, dtype=float))
+    lo, hi = (w * DAYS_PER_MONTH for w in window_months)
+    ok = (t >= lo) & (t <= hi) & (B > detect)
+    if stop_time is not None:
+        stop = np.asarray(stop_time, dtype=float)
+        ok &= ~(t[None, :] >= np.where(np.isnan(stop), np.inf, stop)[:, None])
+    w = ok.astype(float)
+    n = w.sum(axis=1)
+    lnB = np.log(np.where(ok, B, 1.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tm = (w * t).sum(axis=1) / n
+        ym = (w * lnB).sum(axis=1) / n
+        dt = np.where(ok, t[None, :] - tm[:, None], 0.0)
+        slope = (dt * (lnB - ym[:, None]) * w).sum(axis=1) / (dt * dt).sum(axis=1)
+    return np.where(n >= min_points, slope, np.nan)
+
+
 __all__ = [
     "DEFAULT_MARKERS",
     "DEFAULT_MONTHS",
@@ -708,6 +761,7 @@ __all__ = [
     "newcombe_paired_ci",
     "paired_difference",
     "relapse_by",
+    "response_slopes",
     "roc_curve",
     "stopped",
     "tfr_at",

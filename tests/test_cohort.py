@@ -137,7 +137,7 @@ def test_bounds_respected_by_truncation():
 
 
 def test_default_cohort_hahnel_base():
-    P, h, _ = _sample("")
+    P, h, _ = _sample('calibration = "none"\n')
     assert h.min() == 1 and h.max() == 21
     counts = np.bincount(h, minlength=22)[1:]
     assert counts.min() > N / 21 * 0.8
@@ -152,6 +152,26 @@ def test_default_cohort_hahnel_base():
     assert 80 < lo < 100 and 540 < hi < 660
     lm = np.log(_col(P, "m_N") / 1e-4)
     assert abs(lm.mean()) < 0.02 and abs(lm.std() - cohort.M_N_SD_LOG) < 0.02
+
+
+def test_default_calibration_refits_tki_effect_and_load_keeping_the_reservoir():
+    """calibration = "tang2011" (the default): e_tki x 1.45, y0/K_y lognormal (median 0.6, log-sd
+    0.4) clipped to [0.1, 0.95], X0 capped at the Hähnel patient's own X0; the same patients and
+    perturbations as without it (the calibration draws from its own stream)."""
+    raw, h0, _ = _sample('calibration = "none"\n')
+    P, h, _ = _sample("")
+    np.testing.assert_array_equal(h, h0)
+    cal = cohort.CALIBRATION
+    np.testing.assert_allclose(_col(P, "e_tki"), cal.tki_effect_scale * _col(raw, "e_tki"))
+    frac = _col(P, "y0") / _col(P, "K_y")
+    assert frac.min() >= cal.y0_low and frac.max() <= cal.y0_high
+    assert abs(np.median(frac) - cal.y0_median) < 0.02
+    reservoir = _col(raw, "p_yx") / _col(raw, "p_xy") * _col(raw, "y0")
+    np.testing.assert_allclose(_col(P, "x0_cap"), reservoir)
+    X0 = MODEL.initial_state(P[0])[0]
+    assert X0 <= reservoir[0] * (1 + 1e-12)
+    for name in ("p_xy", "p_yx", "p_z", "K_z", "s_N", "m_N"):
+        np.testing.assert_array_equal(_col(P, name), _col(raw, name))
 
 
 def test_sampling_reproducible_and_seeded():

@@ -37,6 +37,11 @@ from sim.therapy import drive as _d
 HAHNEL = "Hähnel et al. Cancer Res 2020;80:2394, Table S1 (fixed parameters), per month / 30.44"
 HAHNEL_PT5 = "Hähnel 2020 Table S1, patient 5 (class C, no relapse after stop), per month / 30.44"
 ASSUME = "assumption: no published fit; sweep it (cmlsim default)"
+IFN_CALIBRATION = (
+    "cmlsim calibration to Nordic CML (Simonsson, Blood 2011;118:3228) and SPIRIT (Preudhomme, "
+    "NEJM 2010;363:2511): peg-IFN in the first 12 months of imatinib lowers the fraction without "
+    "MMR at 12 months by 0.39-0.69x (tests/test_calibration.py)"
+)
 
 STATES = ("X", "Y", "Z", "E", "N")
 STATE_UNITS = ("cells", "cells", "cells", "fraction", "cells/µL")
@@ -230,21 +235,21 @@ PARAMS = ParamTable(
         ),
         Param(
             "alpha_I",
-            3.0,
+            0.5,
             "1",
             0.0,
             100.0,
-            "rise of stem-cell activation at full interferon effect (range 1-10)",
-            "assumption; Essers et al. Nature 2009;458:904",
+            "rise of stem-cell activation at full interferon effect (range 0-3)",
+            "mechanism: Essers et al. Nature 2009;458:904; value: " + IFN_CALIBRATION,
         ),
         Param(
             "k_IY",
-            0.01,
+            0.15,
             "1/day",
             0.0,
             1.0,
-            "direct antiproliferative interferon effect on Y (range 0.003-0.03)",
-            ASSUME,
+            "direct antiproliferative interferon effect on Y (range 0.05-0.3)",
+            IFN_CALIBRATION,
         ),
     ]
 )
@@ -308,23 +313,31 @@ def initial_state(p: np.ndarray) -> np.ndarray:
     X0 = (p_yx/p_xy) y0 (capped at ``x0_cap``), Z0 = r_z / (a - p_z y0/(K_z^2 + y0^2)) (r_z/a where
     the denominator is not positive), E0 and N0 from dE/dt = 0 and dN/dt = 0 at y0 (no drive).
     """
-    y0 = p[Y0]
-    if p[P_XY] > 0:
-        x0 = p[P_YX] / p[P_XY] * y0
-    else:  # no activation: X only fills up (to the cap, if any) unless nothing flows back either
-        x0 = 0.0 if p[P_YX] == 0 else np.inf
-    x0 = min(x0, p[X0_CAP])
-    recruit = p[P_Z] * y0 / (p[K_Z] ** 2 + y0**2)
-    den = p[A] - recruit
-    z0 = p[R_Z] / den if den > 0 else p[R_Z] / p[A]
-    drive_e = p[K_EX] * y0 / (y0 + p[K_EXH])
-    # dE/dt = 0 with F = 1 - E:
-    #   recruit E^2 - (drive_e + delta_E + r_z/Z0 + recruit) E + drive_e = 0
-    b = drive_e + p[DELTA_E] + p[R_Z] / z0 + recruit
-    # smaller root of recruit E^2 - b E + drive_e = 0, in the form without cancellation
-    e0 = 2.0 * drive_e / (b + np.sqrt(max(b * b - 4.0 * recruit * drive_e, 0.0))) if b > 0 else 0.0
-    n0 = p[S_N] / (p[D_N] * (1.0 + y0 / p[K_ND]))
-    return np.array([x0, y0, z0, e0, n0], dtype=np.float64)
+    return initial_states(np.asarray(p, dtype=np.float64)[None, :])[0]
+
+
+def initial_states(P: np.ndarray) -> np.ndarray:
+    """:func:`initial_state` of every row of a parameter matrix ``P`` (n, n_param), vectorised."""
+    P = np.asarray(P, dtype=np.float64)
+    y0 = P[:, Y0]
+    p_xy, p_yx = P[:, P_XY], P[:, P_YX]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # no activation: X only fills up (to the cap, if any) unless nothing flows back either
+        x0 = np.where(p_xy > 0, p_yx / np.where(p_xy > 0, p_xy, 1.0) * y0,
+                      np.where(p_yx == 0, 0.0, np.inf))  # fmt: skip
+        x0 = np.minimum(x0, P[:, X0_CAP])
+        recruit = P[:, P_Z] * y0 / (P[:, K_Z] ** 2 + y0**2)
+        den = P[:, A] - recruit
+        z0 = np.where(den > 0, P[:, R_Z] / np.where(den > 0, den, 1.0), P[:, R_Z] / P[:, A])
+        drive_e = P[:, K_EX] * y0 / (y0 + P[:, K_EXH])
+        # dE/dt = 0 with F = 1 - E:
+        #   recruit E^2 - (drive_e + delta_E + r_z/Z0 + recruit) E + drive_e = 0
+        b = drive_e + P[:, DELTA_E] + P[:, R_Z] / z0 + recruit
+        # smaller root of recruit E^2 - b E + drive_e = 0, in the form without cancellation
+        root = np.sqrt(np.maximum(b * b - 4.0 * recruit * drive_e, 0.0))
+        e0 = np.where(b > 0, 2.0 * drive_e / np.where(b > 0, b + root, 1.0), 0.0)
+        n0 = P[:, S_N] / (P[:, D_N] * (1.0 + y0 / P[:, K_ND]))
+    return np.stack([x0, y0, z0, e0, n0], axis=1)
 
 
 def immune_window(p: np.ndarray) -> tuple[float, float] | None:
