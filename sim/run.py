@@ -321,9 +321,14 @@ def scenario_arrays(sc: Scenario) -> dict:
 
 
 def run_scenario(sc: Scenario) -> RunResult:
-    """Run a validated single-patient scenario with the ODE engine."""
+    """Run a validated single-patient scenario (the ODE engine, or the engine it names:
+    ``stochastic``, ``abm`` and ``mesa`` run through :mod:`sim.engines.cellular`)."""
     import importlib
 
+    if sc.engine != "ode":
+        from sim.engines import cellular
+
+        return cellular.run_scenario(sc)
     from sim.results import RunResult, provenance
 
     model = models.get(sc.model)

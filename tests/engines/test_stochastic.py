@@ -286,3 +286,46 @@ def test_input_validation():
     with pytest.raises(ValueError, match="finite"):
         st.integer_state(np.array([np.inf, 1, 1, 0, 0]))
     assert dv.N_DRIVE == 5
+
+
+def test_cure_figure_and_its_table(tmp_path):
+    # probability of cure falls with the cell scale; the figure has no overlapping text and
+    # its source data is written beside it
+    from sim.plots.cure import cure_vs_scale, plot_cure
+    from sim.plots.trajectory import check_no_overlap
+
+    tab = cure_vs_scale(scales=(1e-5, 1e-1), n=40, horizon=4 * YEAR, stop_time=2 * YEAR)
+    assert set(tab["engine"]) == {"stochastic", "abm"}
+    for _, t in tab.groupby("engine"):
+        assert t["p_cure"].iloc[0] > 0.5 and t["p_cure"].iloc[1] == 0.0
+        assert np.all(t["ci_low"] <= t["p_cure"]) and np.all(t["p_cure"] <= t["ci_high"])
+    fig = plot_cure(tab, tmp_path / "cure")
+    assert check_no_overlap(fig) == []
+    assert (tmp_path / "cure.png").stat().st_size > 0 and (tmp_path / "cure.csv").exists()
+
+
+def test_stochastic_engine_wired_to_scenarios():
+    from sim.run import run_scenario
+    from sim.scenario import loads
+
+    text = """
+[scenario]
+name = "st"
+engine = "stochastic"
+horizon = "3y"
+seed = 3
+
+[engine]
+cell_scale = 1e-4
+
+[[therapy]]
+drug = "imatinib"
+end = "1y"
+
+[protocol]
+restart = "never"
+"""
+    r = run_scenario(loads(text))
+    assert r.provenance["engine"] == "stochastic" and r.summary["stop_time"] == 365.25
+    assert np.all(r.y[:, :3] == np.round(r.y[:, :3]))
+    np.testing.assert_allclose(r.bcr_abl, 100 * r.y[:, 1] / (1e6 * 1e-4))
