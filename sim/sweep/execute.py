@@ -1,0 +1,595 @@
+"""Running a sweep: chunks of the design on an executor, written to the store, resumable.
+
+Executors
+---------
+``serial``
+    This process, chunk after chunk (the ensemble kernel uses all numba threads).
+``processes`` (default)
+    A pool of ``workers`` local processes (``spawn``; one numba thread each), which load the
+    kernels while the design and the store are being made.
+``dask``
+    A Dask ``distributed`` cluster: the scheduler at ``scheduler`` (``tcp://host:8786``), or a
+    ``LocalCluster`` of ``workers`` processes that ``run_sweep`` starts and stops. Workers import
+    this package and write to the store themselves, so on a cluster the results folder must be on
+    a file system every worker sees. On SLURM or PBS, start the workers with dask-jobqueue and
+    give its scheduler address::
+
+        from dask_jobqueue import SLURMCluster      # or PBSCluster
+        cluster = SLURMCluster(cores=16, processes=16, memory="64GB", walltime="02:00:00")
+        cluster.scale(jobs=4)                       # 64 single-threaded worker processes
+        print(cluster.scheduler_address)            # -> cmlsim sweep X.toml --scheduler ADDR
+
+    (``processes = cores`` gives one thread per worker process, which is what the kernel wants.)
+
+Each task is one chunk: its runs, the metrics, its slice of the Zarr store, then its done marker
+(:mod:`sim.sweep.store`). A run on which the kernel raises (a numerical failure) is recorded with
+its error (``run_errors`` in its chunk's marker, status 3, NaN metrics) and the rest of its chunk
+is kept. A chunk whose computation raises anywhere else is recorded as failed, with the error in
+its marker and status 3 for its runs, and the other chunks go on; ``--resume`` computes it again.
+Results do not depend on the executor, the number of workers or the chunk size: run ``j`` always
+takes design row ``j`` and random stream ``j``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import traceback
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from sim.scenario import Scenario
+    from sim.sweep.store import Layout
+
+__all__ = [
+    "EXECUTORS",
+    "SweepError",
+    "SweepRun",
+    "run_chunk",
+    "run_sweep",
+    "warm_kernels",
+]
+
+EXECUTORS = ("serial", "processes", "dask")
+
+
+class SweepError(ValueError):
+    """A sweep that cannot start or resume (one clear message for the command line)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# one chunk, in whatever process runs it
+
+_CONTEXTS: dict[tuple[str, str], Any] = {}
+
+
+@dataclass
+class _Context:
+    layout: Layout
+    runner: Any
+    values: np.ndarray
+    writer: Any
+    failures_column: int
+
+
+def _context(path: str, sweep_id: str) -> _Context:
+    """The runner, design and writer of a store, built once per process."""
+    key = (path, sweep_id)
+    ctx = _CONTEXTS.get(key)
+    if ctx is not None:
+        return ctx
+    from sim import scenario
+    from sim.sweep import metrics, store
+    from sim.sweep.runs import Runner
+
+    layout = store.read_layout(path)
+    if layout.sweep_id != sweep_id:
+        raise SweepError(f"{path} holds another sweep ({layout.sweep_id}, not {sweep_id})")
+    sc = scenario.loads(layout.scenario_text, str(Path(path) / "scenario.toml"))
+    runner = Runner(sc)
+    group = store.zarr_group(path)
+    assert sc.sweep is not None
+    values = np.column_stack([np.asarray(group[p.name][:]) for p in sc.sweep.params])
+    names = metrics.metric_names(runner.model)
+    ctx = _Context(layout, runner, values, store.Writer(layout), names.index("solver_failures"))
+    _CONTEXTS.clear()  # one sweep at a time per process
+    _CONTEXTS[key] = ctx
+    return ctx
+
+
+def run_chunk(path: str, sweep_id: str, k: int, session: str = "") -> dict[str, Any]:
+    """Compute chunk ``k`` of the sweep stored in ``path`` and write it (data, then marker).
+
+    A failure inside the computation is recorded (marker ``status = "failed"`` with the error,
+    status 3 for the chunk's runs, NaN metrics) and not raised, so the other chunks go on.
+    Failures to write the store are raised.
+
+    Returns
+    -------
+    dict
+        The chunk's marker record.
+    """
+    import sim
+    from sim.sweep.store import STATUS
+
+    ctx = _context(path, sweep_id)
+    a, b = ctx.layout.bounds[k]
+    t0 = time.perf_counter()
+    info: dict[str, Any] = {
+        "session": session,
+        "worker": f"{socket.gethostname()}:{os.getpid()}",
+        "version": sim.__version__,
+    }
+    trajectory = None
+    try:
+        res = ctx.runner.run(ctx.values[a:b], a)
+        outcome = res.outcome
+        trajectory = res.trajectory
+        info.update(
+            status="done",
+            error=None,
+            kernel_seconds=res.kernel_seconds,
+            solver_failure_runs=int((outcome[:, ctx.failures_column] > 0).sum()),
+            run_errors={str(a + j): msg for j, msg in res.errors.items()},
+        )
+    except Exception as exc:  # a failing chunk is recorded; the others go on
+        tb = traceback.format_exception(exc)
+        info.update(
+            status="failed",
+            error=f"{type(exc).__name__}: {exc}",
+            traceback="".join(tb[-6:]),
+            kernel_seconds=0.0,
+            solver_failure_runs=0,
+        )
+        outcome = np.full((b - a, ctx.writer.outcome.shape[1]), np.nan)
+        outcome[:, 0] = STATUS["error"]
+    info["seconds"] = time.perf_counter() - t0
+    return ctx.writer.write(k, outcome, trajectory, info)
+
+
+def warm_kernels(threads: int | None = None, ensemble: bool = True) -> float:
+    """Load (or compile) the ODE kernels in this process; returns the seconds it took.
+
+    ``threads`` sets numba's thread count first (workers run one thread each); ``ensemble``:
+    also the ensemble kernel (sweeps of model parameters only call it).
+    """
+    t0 = time.perf_counter()
+    import numba
+
+    if threads is not None:
+        numba.set_num_threads(int(threads))
+    from sim import models, run
+    from sim.engines import ode
+    from sim.scenario import Protocol
+
+    model = models.get("cml_immune")
+    p = model.params.vector({})
+    sched = run.compile_schedule(())
+    proto = run.compile_protocol(Protocol(), 30.0)
+    a = run.kernel_arguments(model.name, p, sched, proto, t_out=np.array([30.0]))
+    names = [n for n, _ in run.KERNEL_ARGUMENTS]
+    per = dict(run.KERNEL_ARGUMENTS)
+    ode.simulate_one(*(a[n] for n in names))
+    if not ensemble:
+        return time.perf_counter() - t0
+    fresh = run.kernel_arguments(model.name, p, sched, proto, t_out=np.array([30.0]))
+    ode.simulate_ensemble(*(fresh[n][None, ...] if per[n] else fresh[n] for n in names))
+    return time.perf_counter() - t0
+
+
+def _init_worker(threads: int, ensemble: bool, barrier: Any) -> None:
+    warm_kernels(threads, ensemble)
+    try:
+        barrier.wait(timeout=900)
+    except Exception:  # a worker that never came: start anyway
+        pass
+
+
+def _ping() -> int:
+    return os.getpid()
+
+
+# ---------------------------------------------------------------------------------------------
+# executors
+
+
+class _Serial:
+    name = "serial"
+
+    def __init__(self, workers: int | None = None, ensemble: bool = True):
+        self.workers = 1
+        self.ensemble = ensemble
+
+    def start(self) -> None:
+        pass
+
+    def ready(self) -> float:
+        return warm_kernels(None, self.ensemble)
+
+    def run(self, tasks: Sequence[tuple]) -> Iterator[dict[str, Any]]:
+        for args in tasks:
+            yield run_chunk(*args)
+
+    def describe(self) -> str:
+        return "serial (this process)"
+
+    def close(self) -> None:
+        pass
+
+
+class _Processes:
+    name = "processes"
+
+    def __init__(self, workers: int | None = None, ensemble: bool = True):
+        self.workers = int(workers or _available_cores())
+        self.ensemble = ensemble
+        self.pool = None
+
+    def start(self) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = multiprocessing.get_context("spawn")
+        barrier = ctx.Barrier(self.workers)
+        self.t0 = time.perf_counter()
+        self.pool = ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=ctx,
+            initializer=_init_worker,
+            initargs=(1, self.ensemble, barrier),
+        )
+        self.pings = [self.pool.submit(_ping) for _ in range(self.workers)]
+
+    def ready(self) -> float:
+        for f in self.pings:
+            f.result()
+        return time.perf_counter() - self.t0
+
+    def run(self, tasks: Sequence[tuple]) -> Iterator[dict[str, Any]]:
+        from concurrent.futures import as_completed
+
+        assert self.pool is not None
+        futures = [self.pool.submit(run_chunk, *args) for args in tasks]
+        for f in as_completed(futures):
+            yield f.result()
+
+    def describe(self) -> str:
+        return f"{self.workers} local processes"
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+
+class _Dask:
+    name = "dask"
+
+    def __init__(
+        self, workers: int | None = None, scheduler: str | None = None, ensemble: bool = True
+    ):
+        self.workers = workers
+        self.ensemble = ensemble
+        self.scheduler = scheduler
+        self.client: Any = None
+        self.cluster: Any = None
+
+    def start(self) -> None:
+        import logging
+
+        from distributed import Client, LocalCluster
+
+        self.t0 = time.perf_counter()
+        if self.scheduler:
+            try:
+                self.client = Client(self.scheduler, timeout="10s")
+            except OSError as exc:
+                raise SweepError(
+                    f"cannot reach the Dask scheduler at {self.scheduler}: {exc}"
+                ) from None
+        else:
+            n = int(self.workers or _available_cores())
+            self.cluster = LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
+            self.client = Client(self.cluster)
+        names = list(self.client.scheduler_info()["workers"])
+        self.workers = len(names)
+        self.warm = [
+            self.client.submit(
+                warm_kernels, 1, self.ensemble, workers=[w], allow_other_workers=False, pure=False
+            )
+            for w in names
+        ]
+
+    def ready(self) -> float:
+        self.client.gather(self.warm)
+        return time.perf_counter() - self.t0
+
+    def run(self, tasks: Sequence[tuple]) -> Iterator[dict[str, Any]]:
+        from distributed import as_completed
+
+        futures = [self.client.submit(run_chunk, *args, pure=False) for args in tasks]
+        try:
+            for f in as_completed(futures):
+                yield f.result()
+        finally:
+            self.client.cancel(futures)
+
+    def describe(self) -> str:
+        where = f"scheduler {self.scheduler}" if self.scheduler else "a LocalCluster"
+        return f"Dask, {self.workers} workers ({where})"
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+        self.client = self.cluster = None
+
+
+def _available_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def make_executor(
+    kind: str, workers: int | None = None, scheduler: str | None = None, ensemble: bool = True
+) -> Any:
+    """An executor by name (``serial``, ``processes``, ``dask``); a scheduler implies Dask.
+    ``ensemble``: its workers load the ensemble kernel too (not needed when a therapy,
+    protocol or intervention value is swept)."""
+    if scheduler:
+        kind = "dask"
+    if kind not in EXECUTORS:
+        from sim.params import did_you_mean
+
+        raise SweepError(
+            f"unknown executor {kind!r}{did_you_mean(kind, EXECUTORS)}; "
+            f"known: {', '.join(EXECUTORS)}"
+        )
+    if workers is not None and workers < 1:
+        raise SweepError(f"workers must be >= 1, got {workers}")
+    if kind == "serial":
+        return _Serial(ensemble=ensemble)
+    if kind == "processes":
+        return _Processes(workers, ensemble)
+    return _Dask(workers, scheduler, ensemble)
+
+
+# ---------------------------------------------------------------------------------------------
+# the whole sweep
+
+
+@dataclass
+class SweepRun:
+    """A finished (or resumed) sweep.
+
+    Attributes
+    ----------
+    path : Path
+        The results folder.
+    layout : sim.sweep.store.Layout
+    executor : str
+        What ran it.
+    n : int
+        Runs in the sweep.
+    chunks : int
+        Chunks in the sweep.
+    computed : int
+        Chunks computed in this call (a resumed sweep skips those already done).
+    failed : dict
+        Chunk -> error of the chunks that failed (in any session, as the markers say).
+    solver_failure_runs : int
+        Runs whose integration failed (status 2).
+    run_errors : dict
+        Run -> error of the runs on which the kernel raised (status 3), from the markers.
+    timings : dict
+        Seconds: ``startup`` (workers ready, counted from their start; they start while the
+        design and the store are made), ``design`` (design and store), ``run`` (first task to
+        last result), ``kernel`` (inside the kernel, summed over chunks of this call),
+        ``analysis`` (indices and figures), ``total``.
+    sensitivity : pandas.DataFrame or None
+        :func:`sim.sensitivity.analyze` of the sweep's outputs.
+    notes : list of str
+        Outputs that could not be analysed, and why.
+    files : list of str
+        Files written besides the store.
+    """
+
+    path: Path
+    layout: Layout
+    executor: str
+    n: int
+    chunks: int
+    computed: int
+    failed: dict[int, str]
+    solver_failure_runs: int
+    run_errors: dict[int, str]
+    timings: dict[str, float]
+    sensitivity: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+
+def _existing(results_root: str | os.PathLike, sc: Scenario) -> Layout | None:
+    """The store to resume, or None when there is none yet."""
+    from sim.sweep import store
+
+    path = Path(results_root) / sc.name
+    if not path.exists():
+        return None
+    try:
+        layout = store.read_layout(path)
+    except FileNotFoundError:
+        raise SweepError(
+            f"{path} exists but holds no sweep store ({store.STORE}); nothing to resume"
+        ) from None
+    if layout.scenario_text != sc.text:
+        raise SweepError(
+            f"the scenario changed since the sweep in {path} started (compare {sc.path} with "
+            f"{path / 'scenario.toml'}): run without --resume for a new sweep"
+        )
+    return layout
+
+
+def run_sweep(
+    sc: Scenario,
+    *,
+    results_root: str | os.PathLike = "results",
+    resume: bool = False,
+    overwrite: bool = False,
+    executor: str = "processes",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = False,
+    analysis: bool = True,
+    figures: bool = True,
+    formats: Sequence[str] = ("png", "pdf"),
+) -> SweepRun:
+    """Run the scenario's ``[sweep]``: design, store, chunks on an executor, then the analysis.
+
+    Parameters
+    ----------
+    sc : Scenario
+        With a ``[sweep]`` section.
+    results_root : path
+        Results go to ``<results_root>/<name>/`` (``<name>.2/``, ... if taken).
+    resume : bool
+        Continue the sweep in ``<results_root>/<name>/``: compute only the chunks without a done
+        marker (those not started, cut off, or failed). The scenario text must be the one the
+        sweep started with. Without a store there, a new sweep starts.
+    overwrite : bool
+        Replace ``<results_root>/<name>/`` (a new sweep).
+    executor : {"serial", "processes", "dask"}
+        See the module docstring; ``scheduler`` implies ``"dask"``.
+    workers : int, optional
+        Worker processes (default: the cores available); for ``dask`` without a scheduler, the
+        size of the LocalCluster.
+    scheduler : str, optional
+        Address of a Dask scheduler.
+    progress : bool
+        A progress bar with the rate and the time left (tqdm).
+    analysis, figures : bool
+        Compute the sensitivity indices (``sensitivity.csv``) and draw the figures.
+    formats : sequence of str
+        Figure formats.
+
+    Returns
+    -------
+    SweepRun
+
+    Raises
+    ------
+    SweepError
+        No ``[sweep]``, a bad executor, a scenario that changed under ``resume``.
+    """
+    import secrets
+
+    from tqdm.auto import tqdm
+
+    from sim.sweep import design, store
+
+    if sc.sweep is None:
+        raise SweepError(f"{sc.path}: no [sweep] section (add one; see sim.sweep)")
+    from sim.sweep import in_text
+
+    try:
+        sc = in_text(sc)  # workers and the provenance read the sweep from the text
+    except ValueError as exc:
+        raise SweepError(str(exc)) from None
+    t_start = time.perf_counter()
+    ensemble = all(p.path.startswith("patient.") for p in sc.sweep.params)
+    ex = make_executor(executor, workers, scheduler, ensemble)
+    layout = _existing(results_root, sc) if resume else None
+    if layout is not None:
+        store.remove_partial_files(layout)
+    ex.start()
+    try:
+        if layout is None:
+            values = design.design_values(sc.sweep, sc.seed)
+            layout = store.create(sc, values, results_root, overwrite)
+        t_design = time.perf_counter() - t_start
+        done = {k for k, rec in store.markers(layout.path).items() if rec["status"] == "done"}
+        pending = [k for k in range(len(layout.bounds)) if k not in done]
+        session = secrets.token_hex(6)
+        tasks = [(str(layout.path), layout.sweep_id, k, session) for k in pending]
+        startup = ex.ready()
+        t_run = time.perf_counter()
+        kernel = 0.0
+        todo = sum(b - a for k, (a, b) in enumerate(layout.bounds) if k not in done)
+        with tqdm(
+            total=todo,
+            unit="run",
+            disable=not progress,
+            desc=sc.name,
+            smoothing=0.1,
+            dynamic_ncols=True,
+        ) as bar:
+            for rec in ex.run(tasks):
+                kernel += float(rec.get("kernel_seconds", 0.0))
+                bar.update(rec["stop"] - rec["first"])
+        run_s = time.perf_counter() - t_run
+        desc = ex.describe()
+    finally:
+        ex.close()
+    recs = store.markers(layout.path)
+    failed = {k: str(r.get("error")) for k, r in recs.items() if r["status"] != "done"}
+    failed.update({k: "not computed" for k in range(len(layout.bounds)) if k not in recs})
+    out = SweepRun(
+        path=layout.path,
+        layout=layout,
+        executor=desc,
+        n=layout.n,
+        chunks=len(layout.bounds),
+        computed=len(pending),
+        failed=failed,
+        solver_failure_runs=sum(int(r.get("solver_failure_runs", 0)) for r in recs.values()),
+        run_errors={
+            int(j): msg for r in recs.values() for j, msg in r.get("run_errors", {}).items()
+        },
+        timings={"startup": startup, "design": t_design, "run": run_s, "kernel": kernel},
+    )
+    t_an = time.perf_counter()
+    if analysis:
+        _analyse(out, figures, formats)
+    out.timings["analysis"] = time.perf_counter() - t_an
+    out.timings["total"] = time.perf_counter() - t_start
+    return out
+
+
+def _analyse(res: SweepRun, figures: bool, formats: Sequence[str]) -> None:
+    """Indices of the sweep's outputs (``sensitivity.csv``) and the figures, each with its data."""
+    from sim import sensitivity
+    from sim.sweep import store
+
+    ds = store.load_sweep(res.path)
+    table, notes = sensitivity.analyze(ds)
+    res.sensitivity = table
+    res.notes = notes
+    if table is not None and len(table):
+        path = res.path / "sensitivity.csv"
+        tmp = path.with_name(".sensitivity.csv.tmp")
+        table.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+        res.files.append(str(path))
+    if figures:
+        from sim.plots import sweep as sweep_plots
+
+        res.files += sweep_plots.render(
+            res.path / store.STORE, res.path, formats=formats, ds=ds, table=table
+        )

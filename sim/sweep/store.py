@@ -1,0 +1,357 @@
+"""The sweep store: a Zarr group in xarray's layout, filled chunk by chunk, resumable.
+
+``results/<name>/`` holds
+
+- ``sweep.zarr``: dimension ``sample`` (one per run), ``metric`` (:mod:`sim.sweep.metrics`) and,
+  with a stored trajectory, ``time`` and ``state``. Variables: ``outcome`` (sample, metric),
+  float64, NaN until computed, whose first metric is the run's ``status`` (:data:`STATUS`), so
+  that a run's numbers and its status are one write of one chunk file; ``trajectory``
+  (sample, time, state). Coordinates: ``sample``, ``metric`` (with its ``units``), and one per
+  swept parameter, named by the parameter's ``name`` (its address, unit, range and scale in the
+  coordinate's attributes). Attributes: provenance (:func:`sim.results.provenance`: version, git
+  revision, scenario text, seed, ...), the design, the chunk size and a ``sweep_id``. The zarr
+  chunks along ``sample`` are the task chunks, so no two writers ever share a chunk file.
+- ``chunks/<k>.json``: the done marker of chunk k (its runs, status, error, timings, worker),
+  written atomically *after* the chunk's data: a chunk counts as done only when its marker is there.
+- ``scenario.toml``: the scenario as given.
+
+The store is created in a hidden temporary directory and renamed into place with all its
+metadata and the design coordinates, so a store either exists whole or not at all. Zarr writes
+every chunk file atomically (a temporary file renamed), so a process killed at any moment leaves
+each chunk file either complete or absent; a chunk without a marker is computed again, in full,
+by ``--resume`` (overwriting its partial files with the same numbers).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import xarray as xr
+    import zarr
+
+    from sim.scenario import Scenario
+
+__all__ = [
+    "CHUNKS",
+    "STATUS",
+    "STORE",
+    "Layout",
+    "Writer",
+    "chunk_bounds",
+    "create",
+    "default_chunk",
+    "load_sweep",
+    "markers",
+    "read_layout",
+    "remove_partial_files",
+]
+
+STORE = "sweep.zarr"
+CHUNKS = "chunks"
+#: Per-run status codes (the ``status`` metric; NaN in the store and 0 in
+#: :func:`load_sweep` for runs not computed yet).
+STATUS = {"pending": 0, "done": 1, "solver failure": 2, "error": 3}
+
+
+def default_chunk(n: int) -> int:
+    """Runs per chunk when the scenario does not say: about 48 chunks of 128 to 1024 runs (a
+    chunk's writes cost a few ms, a run 0.1-1 ms: small chunks would spend their time writing,
+    few chunks leave workers idle at the end)."""
+    return int(min(1024, max(128, -(-n // 48))))
+
+
+def chunk_bounds(n: int, chunk: int) -> list[tuple[int, int]]:
+    """``(first, stop)`` of each chunk of ``n`` runs."""
+    return [(a, min(n, a + chunk)) for a in range(0, n, chunk)]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What a store holds, read from its attributes.
+
+    Attributes
+    ----------
+    path : Path
+        The results folder (``results/<name>/``).
+    sweep_id : str
+        Random id given at creation (a resumed sweep keeps it).
+    n : int
+        Runs.
+    chunk : int
+        Runs per chunk.
+    scenario_text : str
+        The scenario, as given.
+    scenario_path : str
+        Where it came from.
+    attrs : dict
+        All attributes.
+    """
+
+    path: Path
+    sweep_id: str
+    n: int
+    chunk: int
+    scenario_text: str
+    scenario_path: str
+    attrs: dict[str, Any]
+
+    @property
+    def store(self) -> Path:
+        return self.path / STORE
+
+    @property
+    def bounds(self) -> list[tuple[int, int]]:
+        return chunk_bounds(self.n, self.chunk)
+
+
+def _json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(4)}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def create(
+    sc: Scenario,
+    values: np.ndarray,
+    results_root: str | os.PathLike = "results",
+    overwrite: bool = False,
+) -> Layout:
+    """Create the store of a sweep (atomically) and return its layout.
+
+    Parameters
+    ----------
+    sc : Scenario
+        With a ``[sweep]``.
+    values : ndarray (n, D)
+        The design (:func:`sim.sweep.design.design_values`).
+    results_root : path
+        Folder of results; the store goes to ``<root>/<name>/`` (``<name>.2/``, ... when taken,
+        unless ``overwrite``).
+    overwrite : bool
+        Replace ``<root>/<name>/``.
+    """
+    import dask.array as da
+    import xarray as xr
+
+    from sim import models
+    from sim.results import _claim, _make_temp_dir, provenance
+    from sim.sweep import design, metrics
+
+    sweep = sc.sweep
+    assert sweep is not None
+    spec = models.get(sc.model)
+    n = values.shape[0]
+    chunk = int(sweep.chunk or default_chunk(n))
+    names = metrics.metric_names(spec)
+    units = metrics.metric_units(spec)
+    sweep_id = secrets.token_hex(8)
+    coords: dict[str, Any] = {
+        "sample": ("sample", np.arange(n, dtype=np.int64), {"long_name": "run"}),
+        "metric": ("metric", np.array(names, dtype=object), {"units": " ".join(units)}),
+    }
+    for j, p in enumerate(sweep.params):
+        attrs = {"path": p.path, "units": p.unit, "low": p.low, "high": p.high, "scale": p.scale}
+        coords[p.name] = ("sample", np.ascontiguousarray(values[:, j]), attrs)
+    outcome_attrs = {
+        "long_name": "summary metrics of each run (sim.sweep.metrics)",
+        "units_by_metric": _json(dict(zip(names, units))),
+    }
+    data: dict[str, Any] = {
+        "outcome": (
+            ("sample", "metric"),
+            da.full((n, len(names)), np.nan, chunks=(chunk, len(names))),
+            outcome_attrs,
+        ),
+    }
+    encoding: dict[str, Any] = {
+        "outcome": {"chunks": (chunk, len(names))},
+    }
+    if sweep.trajectory_every:
+        from sim import run
+
+        t = run.output_grid(sc.horizon, sweep.trajectory_every)
+        coords["time"] = ("time", t, {"units": "day"})
+        coords["state"] = ("state", np.array(spec.states, dtype=object))
+        data["trajectory"] = (
+            ("sample", "time", "state"),
+            da.full((n, t.size, spec.n_state), np.nan, chunks=(chunk, t.size, spec.n_state)),
+            {
+                "long_name": "model state on a coarse grid",
+                "units_by_state": " ".join(spec.state_units),
+            },
+        )
+        encoding["trajectory"] = {"chunks": (chunk, t.size, spec.n_state)}
+    attrs = {
+        **provenance(sc.text, sc.seed, sc.engine),
+        "name": sc.name,
+        "model": sc.model,
+        "scenario_path": str(sc.path),
+        "horizon_days": float(sc.horizon),
+        "sweep_id": sweep_id,
+        "design": sweep.design,
+        "n_base": -1 if sweep.n is None else int(sweep.n),
+        "levels": int(sweep.levels),
+        "second_order": int(bool(sweep.second_order)),
+        "n_samples": int(n),
+        "chunk": chunk,
+        "params": _json([dataclasses.asdict(p) for p in sweep.params]),
+        "param_names": " ".join(p.name for p in sweep.params),
+        "outputs": " ".join(sweep.outputs),
+        "phase": " ".join(sweep.phase),
+        "design_seed_key": design.DESIGN_KEY,
+    }
+    ds = xr.Dataset(data, coords=coords, attrs=attrs)
+    root = Path(results_root)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = _make_temp_dir(root, sc.name)
+    try:
+        ds.to_zarr(tmp / STORE, compute=False, zarr_format=3, consolidated=False, encoding=encoding)
+        (tmp / CHUNKS).mkdir()
+        (tmp / "scenario.toml").write_text(sc.text, encoding="utf-8")
+        path = _claim(tmp, root, sc.name, overwrite)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return read_layout(path)
+
+
+def read_layout(path: str | os.PathLike) -> Layout:
+    """The layout of the store in ``path`` (a results folder); ``FileNotFoundError`` if none."""
+    import zarr
+
+    path = Path(path)
+    if not (path / STORE / "zarr.json").is_file():
+        raise FileNotFoundError(f"no sweep store in {path} (expected {path / STORE})")
+    attrs = dict(zarr.open_group(path / STORE, mode="r").attrs)
+    return Layout(
+        path=path,
+        sweep_id=str(attrs["sweep_id"]),
+        n=int(attrs["n_samples"]),
+        chunk=int(attrs["chunk"]),
+        scenario_text=str(attrs["scenario"]),
+        scenario_path=str(attrs.get("scenario_path", "")),
+        attrs=attrs,
+    )
+
+
+def remove_partial_files(layout: Layout) -> int:
+    """Delete the temporary files of writes cut off by a kill (zarr's ``*.partial`` chunk files,
+    unfinished markers); returns how many. Call only when no writer is at work on the store."""
+    files = [*layout.store.rglob("*.partial"), *(layout.path / CHUNKS).glob(".*.tmp-*")]
+    for f in files:
+        f.unlink(missing_ok=True)
+    return len(files)
+
+
+def _marker_path(path: Path, k: int) -> Path:
+    return path / CHUNKS / f"{k:07d}.json"
+
+
+def markers(path: str | os.PathLike) -> dict[int, dict[str, Any]]:
+    """The done markers of a store folder, by chunk (unreadable ones are left out: not done)."""
+    out = {}
+    folder = Path(path) / CHUNKS
+    for f in sorted(folder.glob("*.json")):
+        try:
+            rec = json.loads(f.read_text(encoding="utf-8"))
+            out[int(rec["chunk"])] = rec
+        except (OSError, ValueError, KeyError):
+            continue
+    return out
+
+
+class Writer:
+    """Writes chunks into one store (keeps the zarr arrays open between chunks)."""
+
+    def __init__(self, layout: Layout):
+        import zarr
+
+        self.layout = layout
+        group: zarr.Group = zarr.open_group(layout.store, mode="r+")
+        self.outcome = group["outcome"]
+        self.trajectory = group["trajectory"] if "trajectory" in group else None
+
+    def write(
+        self,
+        k: int,
+        outcome: np.ndarray,
+        trajectory: np.ndarray | None,
+        info: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Write chunk ``k``: the trajectory, then the metrics with the runs' status (one chunk
+        file, replaced atomically), then the marker, which makes the chunk done."""
+        a, b = self.layout.bounds[k]
+        if trajectory is not None and self.trajectory is not None:
+            self.trajectory[a:b] = trajectory
+        self.outcome[a:b] = outcome
+        rec = {"chunk": k, "first": a, "stop": b, **info}
+        _atomic_write(_marker_path(self.layout.path, k), _json(rec) + "\n")
+        return rec
+
+
+def load_sweep(path: str | os.PathLike, split: bool = True) -> xr.Dataset:
+    """Open a sweep's results as an :class:`xarray.Dataset` (loaded into memory).
+
+    Parameters
+    ----------
+    path : path
+        The results folder (``results/<name>/``) or its ``sweep.zarr``.
+    split : bool
+        Also give every metric as its own variable over ``sample`` (``ds.tfr_24mo``), with its
+        units; ``outcome`` stays.
+
+    Returns
+    -------
+    xarray.Dataset
+        The store's variables and coordinates, ``status`` (sample) as int8 codes
+        (:data:`STATUS`, 0 for runs not computed yet), and with ``split`` one variable per
+        metric.
+    """
+    import xarray as xr
+
+    path = Path(path)
+    store = path if path.name == STORE else path / STORE
+    ds = xr.open_zarr(store, consolidated=False).load()
+    code = ds["outcome"].sel(metric="status").drop_vars("metric")
+    ds["status"] = code.fillna(STATUS["pending"]).astype(np.int8)
+    ds["status"].attrs = {
+        "flag_values": " ".join(str(v) for v in STATUS.values()),
+        "flag_meanings": " ".join(k.replace(" ", "_") for k in STATUS),
+    }
+    if split:
+        units = json.loads(ds["outcome"].attrs.get("units_by_metric", "{}"))
+        for name in ds["metric"].values:
+            if name == "status":
+                continue
+            var = ds["outcome"].sel(metric=name).drop_vars("metric")
+            var.attrs = {"units": units.get(str(name), "")}
+            ds[str(name)] = var
+    return ds
+
+
+def zarr_group(path: str | os.PathLike) -> zarr.Group:
+    """The store's zarr group, read-only."""
+    import zarr
+
+    path = Path(path)
+    store = path if path.name == STORE else path / STORE
+    return zarr.open_group(store, mode="r")
