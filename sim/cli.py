@@ -1,4 +1,4 @@
-"""Command line: ``cmlsim run | compare | cohort | validate | models``.
+"""Command line: ``cmlsim run | compare | cohort | plot | gallery | validate | models``.
 
 Bad input is normal input: a scenario error prints one line (file, line, key path, what was found,
 what was expected) and exits with code 2, never a traceback. Heavy libraries (xarray, matplotlib)
@@ -48,6 +48,10 @@ def _cmd_models(args: argparse.Namespace) -> int:
                 f"CL/F {drug.clearance_l_per_h:.3g} L/h, EC50 {drug.ec50:g} mg/L, "
                 f"hill {drug.hill:g}  [{drug.source}]"
             )
+        from sim.engines.abm import ABM_PARAMS
+
+        print('\nAgent engine parameters (sim.engines.abm; [engine] table, engine = "abm"/"mesa")')
+        print(ABM_PARAMS.format())
         from sim.therapy.interventions import PRODUCTS
 
         print("\nIntervention products (sim.therapy.interventions)")
@@ -83,12 +87,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         print(f"cmlsim run: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if sc.engine != "ode":
-        print(
-            f"cmlsim run: {args.scenario}: engine {sc.engine!r} is not available yet",
-            file=sys.stderr,
-        )
-        return EXIT_BAD_INPUT
     from sim.run import run_scenario
 
     t0 = time.perf_counter()
@@ -109,6 +107,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return EXIT_CANNOT_WRITE
     s = result.summary
     st = result.stats
+    if sc.engine != "ode":
+        from sim.engines import cellular
+
+        print("\n".join(cellular.format_run(sc, result, elapsed)) + f"\n  results: {out}")
+        return 0
     print(f"{sc.name}: {sc.model}, ODE engine, horizon {_months(sc.horizon)}, seed {sc.seed}")
     print(
         f"  true MMR at {_months(s['t_mmr'])}, MR4 at {_months(s['t_mr4'])}, "
@@ -166,7 +169,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             return EXIT_BAD_INPUT
         if sc.engine != "ode":
             print(
-                f"cmlsim compare: {path}: engine {sc.engine!r} is not available yet",
+                f"cmlsim compare: {path}: engine {sc.engine!r}: compare runs ODE scenarios only "
+                '(engine = "ode"; cmlsim run and cmlsim cohort take the other engines)',
                 file=sys.stderr,
             )
             return EXIT_BAD_INPUT
@@ -273,9 +277,179 @@ def _cmd_cohort(args: argparse.Namespace) -> int:
     failures = int((tab["solver_failures"] > 0).sum())
     if failures:
         print(f"  warning: {failures} patients with solver failures (see solver_failures)")
+    if sc.engine != "ode":
+        print(f"  {res.notes}")
     print(f"  runtime {elapsed:.2f} s ({res.runtime:.2f} s in the kernel)")
     print(f"  results: {out}")
     return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    """``cmlsim plot RESULT_DIR``: figures of a results folder, with their data."""
+    from sim.plots.render import PlotError, render
+
+    try:
+        done = render(
+            args.result_dir,
+            args.kind,
+            style=args.style,
+            formats=args.format or ("png", "pdf"),
+            out=args.out,
+        )
+    except PlotError as exc:
+        print(f"cmlsim plot: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        print(f"cmlsim plot: cannot write figures: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_WRITE
+    for name, why in done.skipped.items():
+        print(f"cmlsim plot: {name} not drawn: {why}", file=sys.stderr)
+    print(f"{args.result_dir}: {done.folder_kind} results, style {args.style}")
+    for name, files in done.written.items():
+        print(f"  {name}: {', '.join(files)}")
+    return 0
+
+
+def _cmd_gallery(args: argparse.Namespace) -> int:
+    """``cmlsim gallery``: every figure type from the shipped scenarios."""
+    from sim.gallery import make_gallery
+    from sim.plots.render import PlotError
+
+    if args.cohort_size < 1:
+        print(
+            f"cmlsim gallery: --cohort-size must be >= 1, got {args.cohort_size}", file=sys.stderr
+        )
+        return EXIT_BAD_INPUT
+
+    def progress(line: str) -> None:
+        if not args.quiet:
+            print(f"  {line}", file=sys.stderr)
+
+    try:
+        g = make_gallery(
+            args.out,
+            style=args.style,
+            formats=args.format or ("png", "pdf"),
+            cohort_size=args.cohort_size,
+            progress=progress,
+        )
+    except PlotError as exc:
+        print(f"cmlsim gallery: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        print(f"cmlsim gallery: cannot write {args.out}: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_WRITE
+    for e in g.entries:
+        overlap = "" if e.overlaps <= 0 else f", {e.overlaps} overlapping texts"
+        clipped = "" if e.clipped <= 0 else f", {e.clipped} texts cut off at the edge"
+        print(f"  {e.name:<12} {e.seconds:5.1f} s  {e.source}{overlap}{clipped}")
+    for name, why in g.skipped.items():
+        print(f"  {name:<12} skipped: {why}")
+    print(f"{len(g.entries)} figures in {g.seconds:.1f} s: {g.out / 'index.md'}")
+    return 1 if any(e.overlaps > 0 for e in g.entries) else 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    """``cmlsim sweep SCENARIO``: a parameter sweep, its sensitivity indices and figures."""
+    from sim.scenario import ScenarioError, load
+
+    try:
+        sc = load(args.scenario)
+    except ScenarioError as exc:
+        print(f"cmlsim sweep: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    bad = None
+    if sc.sweep is None:
+        bad = (
+            f'{args.scenario}: no [sweep] section (add one, e.g. [sweep] design = "sobol", '
+            "n = 256 and a [sweep.params] table; see sim.sweep)"
+        )
+    elif args.workers is not None and args.workers < 1:
+        bad = f"--workers must be >= 1, got {args.workers}"
+    elif args.resume and args.overwrite:
+        bad = "--resume continues a sweep, --overwrite replaces it: give one of them"
+    if bad:
+        print(f"cmlsim sweep: {bad}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    from sim.sweep import SweepError, n_samples, run_sweep
+
+    sw = sc.sweep
+    assert sw is not None
+    n = n_samples(sw)
+    size = f"n = {sw.n}" if sw.n else "full grid"
+    if sw.design == "sobol":
+        size += ", second order" if sw.second_order else ", first and total order"
+    print(
+        f"{sc.name}: {sw.design} design ({size}) over {len(sw.params)} parameters, {n:,} runs "
+        f"of {_months(sc.horizon)}, seed {sc.seed}"
+    )
+    try:
+        res = run_sweep(
+            sc,
+            results_root=args.results,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            executor=args.executor,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            progress=not args.quiet,
+            figures=sc.figure and not args.no_figure,
+            formats=sc.formats or ("png", "pdf"),
+        )
+    except SweepError as exc:
+        print(f"cmlsim sweep: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        print(f"cmlsim sweep: cannot write results under {args.results}: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_WRITE
+    except KeyboardInterrupt:
+        print(
+            f"cmlsim sweep: interrupted; finished chunks are kept: continue with "
+            f"cmlsim sweep {args.scenario} --resume",
+            file=sys.stderr,
+        )
+        return 130
+    t = res.timings
+    done_now = f"{res.computed} of {res.chunks} chunks computed now" if args.resume else ""
+    rate = f", {n / t['run']:,.0f} runs/s" if t["run"] > 0 and not args.resume else ""
+    print(
+        f"  {res.executor}: kernels loaded in {t['startup']:.1f} s; runs {t['run']:.1f} s"
+        f"{rate} ({t['kernel']:.1f} s in the kernel){'; ' + done_now if done_now else ''}; "
+        f"total {t['total']:.1f} s"
+    )
+    for k, err in sorted(res.failed.items())[:3]:
+        print(f"cmlsim sweep: warning: chunk {k} failed: {err}", file=sys.stderr)
+    if res.failed:
+        print(
+            f"cmlsim sweep: {len(res.failed)} of {res.chunks} chunks failed; the others are "
+            f"stored: rerun with --resume to retry them",
+            file=sys.stderr,
+        )
+    if res.solver_failure_runs:
+        print(f"  warning: {res.solver_failure_runs} runs with solver failures (status 2)")
+    if res.run_errors:
+        j, msg = min(res.run_errors.items())
+        print(
+            f"  warning: the kernel raised on {len(res.run_errors)} runs (status 3, metrics NaN), "
+            f"e.g. run {j}: {msg}"
+        )
+    tab = res.sensitivity
+    if tab is not None:
+        for out in dict.fromkeys(tab["output"]):
+            rows = tab[(tab["output"] == out) & tab["index"].isin(["ST", "mu_star"])]
+            rows = rows.sort_values("value", ascending=False).head(4)
+            what = "total Sobol index" if rows["index"].iloc[0] == "ST" else "Morris mu*"
+            print(
+                f"  {out}: {what} (95 % CI): "
+                + ", ".join(
+                    f"{r.parameter} {r.value:.2f} ({r.ci_low:.2f} to {r.ci_high:.2f})"
+                    for r in rows.itertuples()
+                )
+            )
+    for note in res.notes:
+        print(f"  note: {note}")
+    print(f"  results: {res.path}")
+    return 1 if res.failed else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -318,6 +492,58 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, help="numba threads (default: all)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_cohort)
+
+    p = sub.add_parser(
+        "plot", help="draw the figures of a results folder (run, compare, cohort or sweep)"
+    )
+    p.add_argument("result_dir", help="folder written by cmlsim run, compare, cohort or sweep")
+    p.add_argument(
+        "--kind",
+        action="append",
+        help="figure to draw (repeatable; default all for the folder): run: kinetics, immune, "
+        "trajectory; compare: comparison; cohort: km, swimmer, roc",
+    )
+    p.add_argument("--style", default="nature", help="nature (default), blood or poster")
+    p.add_argument(
+        "--format", action="append", help="pdf, svg or png (repeatable; default png and pdf)"
+    )
+    p.add_argument("--out", help="output folder (default: RESULT_DIR/figures)")
+    p.set_defaults(func=_cmd_plot)
+
+    p = sub.add_parser("gallery", help="draw every figure type from the shipped scenarios")
+    p.add_argument(
+        "--out", default="results/gallery", help="output folder (default: results/gallery)"
+    )
+    p.add_argument("--style", default="nature", help="nature (default), blood or poster")
+    p.add_argument(
+        "--format", action="append", help="pdf, svg or png (repeatable; default png and pdf)"
+    )
+    p.add_argument(
+        "--cohort-size", type=int, default=300, help="patients of the gallery cohort (default 300)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=_cmd_gallery)
+
+    p = sub.add_parser(
+        "sweep", help="run a scenario's [sweep]: runs, sensitivity indices, figures (resumable)"
+    )
+    p.add_argument("scenario", help="scenario file with a [sweep] section (TOML)")
+    p.add_argument(
+        "--executor",
+        choices=("serial", "processes", "dask"),
+        default="processes",
+        help="serial, local processes (default) or dask (a LocalCluster unless --scheduler)",
+    )
+    p.add_argument("--workers", type=int, help="worker processes (default: the cores available)")
+    p.add_argument("--scheduler", help="address of a Dask scheduler (tcp://host:8786)")
+    p.add_argument(
+        "--resume", action="store_true", help="continue results/<name>/: only missing chunks"
+    )
+    p.add_argument("--results", default="results", help="results folder (default: results)")
+    p.add_argument("--overwrite", action="store_true", help="replace results/<name>/ if it exists")
+    p.add_argument("--no-figure", action="store_true", help="skip the figures")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("validate", help="check scenario files; exit code 2 on the first error")
     p.add_argument("scenario", nargs="+")

@@ -12,7 +12,8 @@ each timed relative to an anchor. The schema, with defaults:
     name = "imatinib-eln-stop"   # required; [A-Za-z0-9_.-]+, results go to results/<name>/
     question = "..."             # optional
     model = "cml_immune"         # sim.models.names()
-    engine = "ode"               # "ode"; "stochastic", "abm", "mesa" are planned, not available yet
+    engine = "ode"               # "ode" | "stochastic" | "abm" | "mesa" (sim.engines.cellular
+                                 #   says what the cell-level engines support)
     horizon = "12y"              # required duration > 0
     seed = 20261125              # required integer >= 0
     rtol = 1e-6                  # 1e-12 < rtol < 1e-2
@@ -79,11 +80,22 @@ each timed relative to an anchor. The schema, with defaults:
     standard_dose = "90ug"       # vaccine/exercise: units (default 1)
     standard_interval = "1w"
 
+    [engine]                     # options of the stochastic, abm and mesa engines
+    cell_scale = 1.0             # leukemic cells per model cell unit (all three)
+    dt = "1d"                    # abm/mesa step; stochastic: dt_max, eps; abm/mesa: lattice,
+                                 #   max_agents and sim.engines.abm.ABM_PARAMS by name
+
     [readout]                    # overrides of sim.readout.QPCR by name
 
     [output]
     figure = true
     formats = ["png", "pdf"]
+
+    [sweep]                      # a parameter sweep of this patient (sim.sweep lists the keys)
+    design = "sobol"             # "grid" | "lhs" | "sobol" | "morris"
+    n = 1024
+    [sweep.params]               # address = range (sim.sweep.design lists the addresses)
+    protocol.stop.at = { low = "2y", high = "5y" }
 
 Intervention anchors (:data:`ANCHORS`; the kernel's ``ANCHOR_*`` codes): ``"diagnosis"`` (t = 0),
 ``"mmr"`` and ``"mr4"`` (first measured MMR / MR4), ``"stop_criteria"`` (the visit at which the
@@ -152,6 +164,8 @@ __all__ = [
     "Protocol",
     "Scenario",
     "ScenarioError",
+    "Sweep",
+    "SweepParam",
     "TherapySegment",
     "format_key",
     "hahnel_patient",
@@ -163,7 +177,7 @@ __all__ = [
 
 #: Engine names a scenario may give, and the ones that can run today.
 ENGINES = ("ode", "stochastic", "abm", "mesa")
-AVAILABLE_ENGINES = ("ode",)
+AVAILABLE_ENGINES = ENGINES
 PK_MODES = ("interval", "daily", "kill")
 RESTART_RULES = ("loss_of_mmr", "two_consecutive", "never")
 DECISIONS = ("measured", "true")
@@ -196,8 +210,10 @@ _SECTIONS = (
     "output",
     "cohort",
     "trial",
+    "engine",
+    "sweep",
 )
-_PLANNED: dict[str, str] = {"sweep": "parameter sweeps are not available in scenario files yet"}
+_PLANNED: dict[str, str] = {}
 # a results folder name: no leading "." (hidden) or "-" (read as an option); as sim.results
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _MISSING: Any = object()
@@ -460,6 +476,10 @@ class Cohort:
         Spacing (days) of a stored coarse trajectory per patient; None = final state only.
     store_visits : bool
         Keep every patient's monitoring visits in the Dataset.
+    calibration : str
+        With ``base = "hahnel2020"``: ``"tang2011"`` (default) re-fits the TKI effect and the load
+        at diagnosis to Tang 2011's kinetics (:data:`sim.cohort.CALIBRATION`); ``"none"`` keeps
+        the Hähnel fits as published.
     """
 
     size: int
@@ -469,6 +489,7 @@ class Cohort:
     correlations: tuple[Correlation, ...] = ()
     trajectory_every: float | None = None
     store_visits: bool = False
+    calibration: str = "tang2011"
 
 
 @dataclass(frozen=True)
@@ -495,6 +516,74 @@ class Trial:
     follow_up: float
     arm: str
     notes: str = ""
+
+
+@dataclass(frozen=True)
+class SweepParam:
+    """One parameter of a ``[sweep]``: its address and range (:mod:`sim.sweep.design`).
+
+    Attributes
+    ----------
+    path : str
+        Address as written, e.g. ``"patient.k_E"``, ``"therapy.0.dose"``, ``"protocol.stop.at"``,
+        ``"intervention.0.start"``.
+    name : str
+        Its coordinate name in the sweep store.
+    low, high : float
+        Range, in ``unit`` (days for times).
+    scale : str
+        ``"linear"`` or ``"log"`` (uniform in the logarithm).
+    levels : int or None
+        Grid points of this parameter (``grid`` only; default the sweep's ``levels``).
+    values : tuple of float
+        Explicit grid values (``grid`` only; ``low`` and ``high`` are their extremes).
+    unit : str
+    """
+
+    path: str
+    name: str
+    low: float
+    high: float
+    scale: str = "linear"
+    levels: int | None = None
+    values: tuple[float, ...] = ()
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A parameter sweep (``[sweep]``), run by :func:`sim.sweep.run_sweep`.
+
+    Attributes
+    ----------
+    design : str
+        ``"grid"``, ``"lhs"``, ``"sobol"`` or ``"morris"`` (:mod:`sim.sweep.design`).
+    params : tuple of SweepParam
+    n : int or None
+        LHS samples, Sobol base samples (a power of 2) or Morris trajectories; None for a grid.
+    levels : int
+        Grid points per parameter (default 5) or Morris levels (default 4).
+    second_order : bool
+        Sobol: second-order indices too (``n (2D + 2)`` runs instead of ``n (D + 2)``).
+    chunk : int or None
+        Runs per task and per stored chunk (None: about 48 chunks of 128 to 1024 runs).
+    outputs : tuple of str
+        Metrics to analyse (:mod:`sim.sweep.metrics`).
+    trajectory_every : float or None
+        Spacing (days) of a stored coarse trajectory per run; None: none.
+    phase : tuple of str
+        Two addresses for the phase diagram (empty: the two most influential).
+    """
+
+    design: str
+    params: tuple[SweepParam, ...]
+    n: int | None = None
+    levels: int = 4
+    second_order: bool = True
+    chunk: int | None = None
+    outputs: tuple[str, ...] = ("tfr_24mo", "tfr_months")
+    trajectory_every: float | None = None
+    phase: tuple[str, ...] = ()
 
 
 #: Named designs: eligibility (minimum time on TKI, depth, for how long), lead-in, relapse rule,
@@ -572,6 +661,11 @@ class Scenario:
         The virtual cohort of ``[cohort]`` (None: a single patient).
     trial : Trial or None
         The trial design of ``[trial]``; its protocol is already in :attr:`protocol`.
+    engine_options : dict
+        ``[engine]`` options of the stochastic, abm and mesa engines (name -> value; times in
+        days), see :mod:`sim.engines.cellular`.
+    sweep : Sweep or None
+        The parameter sweep of ``[sweep]`` (None: no sweep).
     """
 
     path: str
@@ -594,6 +688,8 @@ class Scenario:
     interventions: tuple[Intervention, ...] = ()
     cohort: Cohort | None = None
     trial: Trial | None = None
+    engine_options: dict[str, float] = field(default_factory=dict)
+    sweep: Sweep | None = None
 
     def model_spec(self) -> ModelSpec:
         """The :class:`sim.models.base.ModelSpec` this scenario runs."""
@@ -1221,6 +1317,16 @@ class _Reader:
             )
         readout = self.readout(doc.get("readout", {}))
         figure, formats = self.output(doc.get("output", {}))
+        engine_options = self.engine_section(doc.get("engine", {}), head["engine"])
+        if head["engine"] != "ode":
+            from sim.engines import cellular
+
+            problem = cellular.unsupported(head["engine"], therapy, protocol, interventions, trial)
+            if problem:
+                raise self.error(*problem)
+        sweep = None
+        if "sweep" in doc:
+            sweep = self.sweep(doc, spec, therapy, protocol, interventions, head, cohort)
         return Scenario(
             path=self.path,
             text=self.text,
@@ -1233,6 +1339,8 @@ class _Reader:
             interventions=interventions,
             cohort=cohort,
             trial=trial,
+            engine_options=engine_options,
+            sweep=sweep,
             **head,
         )
 
@@ -1273,7 +1381,9 @@ class _Reader:
         def check_engine(value: object) -> str:
             available = ", ".join(f'"{x}"' for x in AVAILABLE_ENGINES)
             planned = ", ".join(f'"{x}"' for x in ENGINES if x not in AVAILABLE_ENGINES)
-            expected = f"an engine: {available} (planned, not available yet: {planned})"
+            expected = f"an engine: {available}" + (
+                f" (planned, not available yet: {planned})" if planned else ""
+            )
             e = _text(value, expected)
             if e not in ENGINES:
                 raise UnitError(_show(e), expected + did_you_mean(e, ENGINES))
@@ -1329,6 +1439,22 @@ class _Reader:
             tab, k, "output_every", check_every, min(DEFAULT_OUTPUT_EVERY, horizon)
         )
         return out
+
+    # -- [engine]
+    def engine_section(self, raw: object, engine: str) -> dict[str, float]:
+        from sim.engines import cellular
+
+        k: Path = ("engine",)
+        tab = self.table(raw, k, "an [engine] table of engine options")
+        allowed = cellular.ENGINE_OPTIONS.get(engine, ())
+        if tab and not allowed:
+            raise self.error(
+                (*k, next(iter(tab))),
+                f'an [engine] option for engine "{engine}"',
+                'no [engine] table: its options are for engine "stochastic", "abm" or "mesa"',
+            )
+        self.keys(tab, k, allowed)
+        return {name: self.get(tab, k, name, cellular.option_check(name)) for name in tab}
 
     # -- [drug.<name>]
     def drugs(self, raw: object) -> dict[str, Drug]:
@@ -2220,7 +2346,9 @@ class _Reader:
         return Trial(design, follow_up, arm, d["notes"]), proto
 
     # -- [cohort]
-    _COHORT_KEYS = ("size", "base", "spread", "correlation", "trajectory_every", "store_visits")
+    _COHORT_KEYS = (
+        "size", "base", "spread", "correlation", "trajectory_every", "store_visits", "calibration",
+    )  # fmt: skip
 
     def cohort(self, raw: object, spec: ModelSpec) -> Cohort:
         k: Path = ("cohort",)
@@ -2265,9 +2393,19 @@ class _Reader:
 
         every = self.get(tab, k, "trajectory_every", check_every, None)
         store_visits = self.get(tab, k, "store_visits", _boolean, False)
+        calibration = self.get(
+            tab, k, "calibration",
+            lambda v: _choice(v, ("tang2011", "none"), "a cohort calibration: "), "tang2011",
+        )  # fmt: skip
+        if base != "hahnel2020" and "calibration" in tab:
+            raise self.error(
+                (*k, "calibration"),
+                f'calibration with base = "{base}"',
+                'base = "hahnel2020" (the calibration re-fits the Hähnel patients)',
+            )
         dists = tuple(self.param_dist(tab[n], (*k, n), table[n]) for n in tab if n in table.names)
         corr = self.correlations(tab.get("correlation", _MISSING), dists)
-        return Cohort(size, base, spread, dists, corr, every, store_visits)
+        return Cohort(size, base, spread, dists, corr, every, store_visits, calibration)
 
     def param_dist(self, raw: object, k: Path, p: Any) -> ParamDist:
         """One parameter's distribution: a table with ``dist``, or a plain value (fixed)."""
@@ -2444,6 +2582,245 @@ class _Reader:
                 raise self.error((*kk, "matrix"), f"{shown} matrix {m!r}", expected)
             out.append(Correlation(tuple(names), tuple(tuple(r) for r in mat.tolist())))
         return tuple(out)
+
+    # -- [sweep]
+    _SWEEP_KEYS = (
+        "design",
+        "n",
+        "levels",
+        "second_order",
+        "chunk",
+        "outputs",
+        "trajectory_every",
+        "phase",
+        "params",
+    )
+    _SWEEP_PARAM_KEYS = ("low", "high", "scale", "levels", "values", "name")
+
+    def sweep(
+        self,
+        doc: dict[str, Any],
+        spec: ModelSpec,
+        therapy: tuple[TherapySegment, ...],
+        protocol: Protocol,
+        interventions: tuple[Intervention, ...],
+        head: dict[str, Any],
+        cohort: Cohort | None,
+    ) -> Sweep:
+        from sim.sweep import design as sd
+        from sim.sweep import metrics as sm
+
+        k: Path = ("sweep",)
+        tab = self.table(doc["sweep"], k, 'a [sweep] table (e.g. design = "sobol", n = 1024)')
+        self.keys(tab, k, self._SWEEP_KEYS)
+        if head["engine"] != "ode":
+            raise self.error(k, f'a [sweep] with engine "{head["engine"]}"', 'engine = "ode"')
+        if cohort is not None:
+            raise self.error(
+                k,
+                "both [sweep] and [cohort]",
+                "one of them: a sweep varies one patient's parameters, a cohort draws patients",
+            )
+        kinds = ", ".join(f'"{d}"' for d in sd.DESIGNS)
+        design = self.get(
+            tab,
+            k,
+            "design",
+            lambda v: _choice(v, sd.DESIGNS, "a design: "),
+            expected=f"a design: one of {kinds}",
+        )
+        n = None
+        if design == "grid":
+            if "n" in tab:
+                raise self.error(
+                    (*k, "n"), "n with a grid", "no n: a grid runs every combination of its levels"
+                )
+        else:
+            n = self.get(
+                tab,
+                k,
+                "n",
+                lambda v: _integer(v, 2),
+                expected="an integer >= 2 (LHS samples, Sobol base samples, Morris trajectories)",
+            )
+            if design == "sobol" and n & (n - 1):
+                raise self.error(
+                    (*k, "n"),
+                    f"{n}, not a power of 2",
+                    "a power of 2 (e.g. 1024): Sobol' sequences are balanced at powers of 2",
+                )
+        levels = self.get(
+            tab, k, "levels", lambda v: _integer(v, 2, 10_000), 5 if design == "grid" else 4
+        )
+        if "second_order" in tab and design != "sobol":
+            raise self.error(
+                (*k, "second_order"),
+                f"second_order with design = {design!r}",
+                'no second_order (it is for design = "sobol")',
+            )
+        second = self.get(tab, k, "second_order", _boolean, True)
+        chunk = self.get(tab, k, "chunk", lambda v: _integer(v, 1, 1_000_000), None)
+        every = self.get(tab, k, "trajectory_every", _duration, None)
+        base = sd.Base.from_doc(doc, spec, therapy, protocol, interventions, head["horizon"])
+        params, keys = self.sweep_params(tab.get("params", _MISSING), base, design)
+        if design == "sobol" and second and len(params) < 2:
+            raise self.error(
+                (*k, "second_order"),
+                "second-order indices of one parameter",
+                "two or more parameters, or second_order = false",
+            )
+        problem = sd.check_together(params, base)
+        if problem:
+            raise self.error(keys[problem[0]], problem[1], problem[2])
+        names = sm.metric_names(spec)
+
+        def check_outputs(value: object) -> tuple[str, ...]:
+            expected = "an array of metric names (sim.sweep.metrics): " + ", ".join(names)
+            if not isinstance(value, list) or not value:
+                raise UnitError(_show(value), expected)
+            for v in value:
+                _choice(v, names, "a metric: ")
+            return tuple(dict.fromkeys(value))
+
+        outputs = self.get(tab, k, "outputs", check_outputs, ("tfr_24mo", "tfr_months"))
+        paths = [p.path for p in params]
+
+        def check_phase(value: object) -> tuple[str, ...]:
+            expected = "an array of two swept addresses: " + ", ".join(paths)
+            if not isinstance(value, list) or len(value) != 2 or value[0] == value[1]:
+                raise UnitError(_show(value), expected)
+            for v in value:
+                _choice(v, paths, "a swept address: ")
+            return tuple(value)
+
+        phase = self.get(tab, k, "phase", check_phase, ())
+        sweep = Sweep(design, params, n, levels, second, chunk, outputs, every, phase)
+        total = sd.n_samples(sweep)
+        if total > sd.MAX_SAMPLES:
+            raise self.error(
+                (*k, "params" if design == "grid" else "n"),
+                f"a design of {total:,} runs",
+                f"at most {sd.MAX_SAMPLES:,} runs",
+            )
+        return sweep
+
+    def sweep_params(
+        self, raw: object, base: Any, design: str
+    ) -> tuple[tuple[SweepParam, ...], dict[str, Path]]:
+        """The ``[sweep.params]`` table: addresses (dotted keys or quoted paths) to ranges."""
+        from sim.sweep import design as sd
+
+        k: Path = ("sweep", "params")
+        example = 'e.g. patient.k_E = { low = "0.001/d", high = "0.1/d", scale = "log" }'
+        if raw is _MISSING:
+            raise self.error(k, "no [sweep.params] table", f"the parameters to vary, {example}")
+        tab = self.table(raw, k, f"a [sweep.params] table, {example}")
+        leaves: list[tuple[Path, object]] = []
+
+        def walk(t: dict[str, Any], at: Path) -> None:
+            for name, v in t.items():
+                if isinstance(v, dict) and v and not set(v) & set(self._SWEEP_PARAM_KEYS):
+                    walk(v, (*at, name))
+                else:
+                    leaves.append(((*at, name), v))
+
+        walk(tab, k)
+        if not leaves:
+            raise self.error(k, "an empty [sweep.params]", f"at least one parameter, {example}")
+        out: list[SweepParam] = []
+        keys: dict[str, Path] = {}
+        owner: dict[tuple, str] = {}
+        for key, spec_ in leaves:
+            path = ".".join(str(part) for part in key[2:])
+            try:
+                target = sd.resolve(path, base)
+            except UnitError as e:
+                raise self.error(key, e.found, e.expected) from None
+            where = (target.kind, target.index, target.field)
+            if where in owner:
+                raise self.error(
+                    key, f'"{path}", the same parameter as "{owner[where]}"', "each parameter once"
+                )
+            owner[where] = path
+            leaf = self.table(
+                spec_,
+                key,
+                "a table { low = ..., high = ... } (optional scale = "
+                '"log", levels, values = [...] for grids, name)',
+            )
+            self.keys(leaf, key, self._SWEEP_PARAM_KEYS)
+
+            def value(v: object, target: Any = target) -> float:
+                x = target.parse(v)
+                target.check(x)
+                return x
+
+            def values(v: object) -> tuple[float, ...]:
+                if not isinstance(v, list) or not v:
+                    raise UnitError(_show(v), "a non-empty array of values")
+                xs = tuple(value(x) for x in v)
+                if len(set(xs)) != len(xs):
+                    raise UnitError(_show(v), "an array of distinct values")
+                return xs
+
+            grid_only = [x for x in ("values", "levels") if x in leaf and design != "grid"]
+            if grid_only:
+                raise self.error(
+                    (*key, grid_only[0]),
+                    f"{grid_only[0]} with design = {design!r}",
+                    "low and high (levels and values are for grid designs)",
+                )
+            vals: tuple[float, ...] = ()
+            if "values" in leaf:
+                both = [x for x in ("low", "high", "levels") if x in leaf]
+                if both:
+                    raise self.error(
+                        (*key, both[0]),
+                        f"both values and {both[0]}",
+                        "either values = [...] or low and high",
+                    )
+                vals = self.get(leaf, key, "values", values)
+                low, high = min(vals), max(vals)
+            else:
+                rng = f"a value for the range, in {target.unit or 'plain numbers'}"
+                low = self.get(leaf, key, "low", value, expected=rng)
+                high = self.get(leaf, key, "high", value, expected=rng)
+                if not high > low:
+                    raise self.error(
+                        (*key, "high"),
+                        f"high {_show(leaf['high'])} <= low {_show(leaf['low'])}",
+                        "high > low",
+                    )
+            scale = self.get(leaf, key, "scale", lambda v: _choice(v, ("linear", "log")), "linear")
+            if scale == "log" and not low > 0:
+                raise self.error(
+                    (*key, "scale" if vals else "low"),
+                    f'scale = "log" from {low:g}',
+                    'values > 0 for scale = "log"',
+                )
+            levels = self.get(leaf, key, "levels", lambda v: _integer(v, 2, 1_000_000), None)
+            taken = {p.name for p in out}
+
+            def check_name(v: object) -> str:
+                s = _text(v, "a name of letters, digits and '_'")
+                if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", s) or s in sd.RESERVED_NAMES:
+                    raise UnitError(
+                        _show(v),
+                        "a name of letters, digits and '_', not one of "
+                        + ", ".join(sd.RESERVED_NAMES),
+                    )
+                return s
+
+            name = self.get(leaf, key, "name", check_name, target.name)
+            if name in taken:
+                raise self.error(
+                    (*key, "name") if "name" in leaf else key,
+                    f'the name "{name}" twice',
+                    "a unique name = ... per parameter",
+                )
+            keys[path] = key
+            out.append(SweepParam(path, name, low, high, scale, levels, vals, target.unit))
+        return tuple(out), keys
 
     # -- [readout], [output]
     def readout(self, raw: object) -> dict[str, float]:

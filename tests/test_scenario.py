@@ -292,11 +292,11 @@ BAD = {
         "[outptu]",
         ["did you mean 'output'"],
     ),
-    "planned section": (
+    "unknown sweep key": (
         _append("\n[sweep]\nsize = 100\n"),
-        "sweep",
-        "[sweep]",
-        ["parameter sweeps are not available in scenario files yet"],
+        "sweep.size",
+        "size = 100",
+        ['unknown key "size"', "one of design, n"],
     ),
     "stop before start": (
         lambda t: t.replace('start = "diagnosis"', 'start = "2y"').replace(
@@ -354,11 +354,11 @@ BAD = {
         "engine =",
         ['"odee"', "did you mean 'ode'"],
     ),
-    "engine not available yet": (
+    "engine without visit-driven stops": (
         _mutate('engine = "ode"', 'engine = "abm"'),
-        "scenario.engine",
-        "engine =",
-        ['engine "abm" is not available yet', 'an available engine: "ode"'],
+        "protocol.stop",
+        "stop =",
+        ['a criteria stop with engine "abm"', 'stop = "never" or { at = ... }'],
     ),
     "unknown model": (
         _mutate('model = "cml_immune"', 'model = "cml_imune"'),
