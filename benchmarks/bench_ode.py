@@ -2,8 +2,8 @@
 
 Every benchmark warms the jitted kernels up in ``setup`` (asv runs each benchmark in a new
 process; with a warm numba cache the warm-up is a ~0.1-1 s load, otherwise a compile), so the
-timings exclude compilation; ``track_compile_seconds`` measures compilation on its own, in a fresh
-subprocess with an empty ``NUMBA_CACHE_DIR``.
+timings exclude compilation; ``bench_jit`` measures compilation on its own, in a fresh subprocess
+with an empty ``NUMBA_CACHE_DIR``.
 
 Run from the repository root::
 
@@ -35,6 +35,7 @@ class Trajectory:
         self.problem = common.problem(common.ELN_STOP, rtol=rtol)
         self.problem.reset()
         self.problem.kernel()
+        self.problem.simulate()
 
     def time_trajectory(self, rtol):
         """The public wrapper ``sim.run.simulate`` (allocation, seeding and the kernel)."""
@@ -52,6 +53,25 @@ class Trajectory:
         return int(self.problem.stats[common.ode.ST_RHS])
 
     track_rhs_calls.unit = "calls"
+
+
+class Horizon:
+    """The bare kernel on one patient on TKI throughout over 2, 10 and 40 years (ELN 2020 visits,
+    weekly output): cost against simulated time (``benchmarks.scaling`` fits the exponent)."""
+
+    params: ClassVar[list] = [2, 10, 40]
+    param_names: ClassVar[list] = ["years"]
+    timeout = 300
+
+    def setup(self, years):
+        common.warm_up()
+        self.problem = common.problem(common.with_horizon(common.CONTINUOUS, years))
+        self.problem.reset()
+        self.problem.kernel()
+
+    def time_kernel(self, years):
+        self.problem.reset()
+        self.problem.kernel()
 
 
 class Ensemble:
@@ -113,20 +133,3 @@ class Memory:
 
     def peakmem_ensemble_1000(self):
         common.ensemble(self.size).run()
-
-
-class Compile:
-    """Seconds of the first kernel call in a fresh process with an empty numba cache."""
-
-    params: ClassVar[list] = ["simulate_one", "simulate_ensemble"]
-    param_names: ClassVar[list] = ["kernel"]
-    timeout = 600
-    number = 1
-    repeat = 1
-    rounds = 1
-    warmup_time = 0
-
-    def track_compile_seconds(self, kernel):
-        return common.first_call_seconds(kernel, fresh_cache=True)["first_call"]
-
-    track_compile_seconds.unit = "seconds"

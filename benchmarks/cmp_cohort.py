@@ -69,7 +69,7 @@ def measure(quick: bool = False) -> dict:
     from sim import cohort, scenario
 
     sc = scenario.load(SCENARIO)
-    n = sc.cohort.size
+    n = 2000 if quick else sc.cohort.size  # quick: a smoke run, not the goal's 10,000
     cohort.run_cohort(sc, size=200)  # compile or load from cache
     runs = 1 if quick else 3
     kernel, total = [], []
@@ -81,7 +81,7 @@ def measure(quick: bool = False) -> dict:
         kernel.append(result.runtime)
     table = result.outcomes
     rng = np.random.default_rng(1)
-    sample = rng.choice(n, size=10 if quick else 40, replace=False)
+    sample = rng.choice(n, size=4 if quick else 40, replace=False)
     scipy_times = {}
     for method in ("LSODA", "RK45"):
         t0 = time.perf_counter()
@@ -114,11 +114,15 @@ def measure(quick: bool = False) -> dict:
 def report_lines(rec: dict) -> list[str]:
     """The record as printed lines (ratios against SciPy)."""
     k = rec["kernel_s_median"]
+    if rec["patients"] >= 10_000:
+        verdict = "met" if k <= rec["goal_s"] else "NOT met"
+        goal = f"goal <= {rec['goal_s']:g} s for 10,000: {verdict}"
+    else:
+        goal = "quick run: the goal is for 10,000"
     lines = [
         f"Cohort: {rec['patients']:,} patients, EURO-SKI design, 12-year horizon, interval PK, "
         f"ELN visits ({rec['threads']} threads, median of {rec['runs']}, compile excluded)",
-        f"  kernel {k:.2f} s, whole run_cohort {rec['total_s_median']:.2f} s "
-        f"(goal <= {rec['goal_s']:g} s: {'met' if k <= rec['goal_s'] else 'NOT met'}); "
+        f"  kernel {k:.2f} s, whole run_cohort {rec['total_s_median']:.2f} s ({goal}); "
         f"{rec['steps_mean']:.0f} steps and {rec['rhs_mean']:.0f} rhs calls per patient, "
         f"{100 * rec['stiff_fraction']:.0f} % of patients finish with RODAS4",
     ]

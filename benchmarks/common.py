@@ -9,6 +9,9 @@ Two canonical 10-year ``cml_immune`` patients on imatinib 400 mg daily (``interv
   BCR-ABL1 (no random numbers): the drive is u = 1 before the stop and 0 after, so SciPy can
   integrate the same problem in two pieces.
 
+:data:`CONTINUOUS` stays on TKI (no stop), so that its horizon can be anything
+(:func:`with_horizon`).
+
 Everything here is cheap to import (no jitting at import time); :func:`warm_up` compiles or
 loads the kernels from numba's on-disk cache.
 """
@@ -75,6 +78,31 @@ stop = {{ at = "{STOP_YEARS}y" }}
 restart = "never"
 decisions = "true"
 """
+
+
+#: TKI throughout with ELN 2020 visits and no stop: any horizon is valid (the scaling series).
+CONTINUOUS = f"""
+[scenario]
+name = "bench-continuous"
+model = "{MODEL}"
+engine = "ode"
+horizon = "{HORIZON_YEARS}y"
+seed = 20261125
+{_THERAPY}
+[protocol]
+monitoring = "eln2020"
+stop = "never"
+decisions = "measured"
+"""
+
+
+def with_horizon(text: str, years: float) -> str:
+    """A scenario text of this module with its horizon set to ``years``."""
+    old = f'horizon = "{HORIZON_YEARS}y"'
+    if old not in text:
+        raise ValueError(f"scenario text has no line {old}")
+    return text.replace(old, f'horizon = "{years:g}y"')
+
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_SCENARIO = REPO / "scenarios" / "imatinib-eln-stop.toml"
@@ -251,28 +279,37 @@ def warm_up() -> None:
 
 # --- first call in a fresh process -------------------------------------------------------------
 
+#: Kernels whose first call ``first_call_seconds`` times: (set-up code, the call). The set-up
+#: imports what the kernel needs; the call runs it on tiny inputs.
+FIRST_CALL: dict[str, tuple[str, str]] = {
+    "simulate_one": ("p = common.problem(common.ELN_STOP)", "p.reset(); p.kernel()"),
+    "simulate_ensemble": ("e = common.ensemble(4)", "e.run()"),
+    "stochastic": (
+        "from sim.engines import stochastic\n"
+        "from sim.models import cml_immune\n"
+        "par = cml_immune.PARAMS.defaults()",
+        "stochastic.simulate_stochastic(par, horizon=60.0, n=2, seed=1)",
+    ),
+    "floor": (
+        "import numpy as np\nfrom benchmarks import floor\n"
+        "alive = np.ones(1000, np.uint8); st = floor.seed_state()",
+        "floor.death_step(alive, st, 0.01)",
+    ),
+}
+
 _FIRST_CALL = r"""
 import json, sys, time
 t0 = time.perf_counter()
 from benchmarks import common
+{setup}
+def call():
+    {call}
 t1 = time.perf_counter()
-kind = sys.argv[1]
-if kind == "simulate_one":
-    p = common.problem(common.ELN_STOP)
-    p.reset()
-    t2 = time.perf_counter()
-    p.kernel()
-    t3 = time.perf_counter()
-    p.reset()
-    p.kernel()
-else:
-    e = common.ensemble(4)
-    t2 = time.perf_counter()
-    e.run()
-    t3 = time.perf_counter()
-    e.run()
-t4 = time.perf_counter()
-print(json.dumps({"import": t1 - t0, "first_call": t3 - t2, "second_call": t4 - t3}))
+call()
+t2 = time.perf_counter()
+call()
+t3 = time.perf_counter()
+print(json.dumps({{"import": t1 - t0, "first_call": t2 - t1, "second_call": t3 - t2}}))
 """
 
 
@@ -281,19 +318,21 @@ def first_call_seconds(kind: str = "simulate_one", fresh_cache: bool = True) -> 
 
     With ``fresh_cache`` the child gets an empty ``NUMBA_CACHE_DIR``, so the first call compiles
     every jitted function it reaches (the cost a new machine or a changed kernel pays); without,
-    it uses the normal cache (a warm cache turns the compile into a load). ``kind`` is
-    ``"simulate_one"`` or ``"simulate_ensemble"``. Returns seconds for ``import`` (of ``sim``
-    through this module), ``first_call`` and ``second_call``.
+    it uses the normal cache (a warm cache turns the compile into a load). ``kind`` is a key of
+    :data:`FIRST_CALL`. Returns seconds for ``import`` (of ``sim`` through this module and the
+    kernel's set-up), ``first_call`` and ``second_call``.
     """
-    if kind not in ("simulate_one", "simulate_ensemble"):
-        raise ValueError(f"kind must be simulate_one or simulate_ensemble, found {kind!r}")
+    if kind not in FIRST_CALL:
+        raise ValueError(f"kind must be one of {', '.join(FIRST_CALL)}, found {kind!r}")
+    setup, call = FIRST_CALL[kind]
+    code = _FIRST_CALL.format(setup=setup, call=call)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
     with tempfile.TemporaryDirectory(prefix="cmlsim-numba-cache-") as cache:
         if fresh_cache:
             env["NUMBA_CACHE_DIR"] = cache
         out = subprocess.run(
-            [sys.executable, "-c", _FIRST_CALL, kind],
+            [sys.executable, "-c", code],
             env=env,
             cwd=REPO,
             capture_output=True,

@@ -28,7 +28,7 @@ from matplotlib.patches import Patch
 
 from sim import outcomes
 from sim.params import DAYS_PER_MONTH, DAYS_PER_YEAR
-from sim.plots.style import OKABE_ITO, figsize, use_style
+from sim.plots.style import OKABE_ITO, default_height, figsize, use_style
 from sim.plots.trajectory import save_figure
 
 #: Line styles cycled with the colours, so arms stay apart in grey print.
@@ -65,9 +65,11 @@ def _tick_points(axis: str) -> float:
     return float(FontProperties(size=mpl.rcParams[f"{axis}tick.labelsize"]).get_size_in_points())
 
 
-def _new_figure(kind: str, width, height_mm: float | None, default_height: float) -> Figure:
+def _new_figure(kind: str, width, height_mm: float | None, base_height: float) -> Figure:
+    """A figure at ``height_mm``, or ``base_height`` scaled with the style's text size."""
     if height_mm is None:
-        height_mm = default_height
+        w_mm = figsize(width, journal=kind)[0] * 25.4
+        height_mm = default_height(w_mm, lambda w: base_height, kind)
     fig = Figure(figsize=figsize(width, height_mm, journal=kind))
     FigureCanvasAgg(fig)
     return fig
@@ -434,6 +436,8 @@ def plot_roc(
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.set_aspect("equal")
+        for side in ("left", "bottom"):  # keeps the two "0.0" labels at the corner apart
+            ax.spines[side].set_position(("outward", 2))
         ax.set_xlabel("1 − specificity (false-positive rate)")
         ax.set_ylabel("Sensitivity (true-positive rate)")
         n_rel, n = int(res["n_relapse"].max()), int(res["n"].max())
@@ -443,7 +447,7 @@ def plot_roc(
             labels_[1:] + labels_[:1],
             loc="outside lower center",
             ncols=1,
-            title=f"AUC (95 % CI, DeLong); ↑/↓ higher/lower in relapsers; n = {n}, "
+            title=f"AUC (95 % CI, DeLong); ↑/↓ higher/lower in relapsers\nn = {n}, "
             f"{n_rel} relapses",
         )
         if path_stem is not None:

@@ -33,7 +33,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.transforms import blended_transform_factory, offset_copy
 
-from sim.plots.style import OKABE_ITO, figsize, use_style
+from sim.plots.style import OKABE_ITO, default_height, figsize, use_style
 from sim.plots.trajectory import (
     BCR_ABL_FLOOR,
     MR_LINES,
@@ -120,7 +120,8 @@ def plot_comparison(
     width : {"single", "double"} or float
         Column span or width in mm; default double column.
     height_mm : float, optional
-        Height; default 125 mm plus one lane per scenario (at most the journal maximum).
+        Height; default 125 mm plus one lane per scenario, scaled with the text size
+        (:func:`sim.plots.style.default_height`; at most the journal maximum).
     time_unit : {"auto", "months", "years"}
         Time axis unit; "auto" uses months up to 8 years, years beyond.
 
@@ -147,9 +148,8 @@ def plot_comparison(
 
     with use_style(kind):
         if height_mm is None:
-            from sim.plots.style import MAX_HEIGHT_MM
-
-            height_mm = min(125.0 + LANE_MM * n, MAX_HEIGHT_MM.get(kind, 170.0))
+            w_mm = figsize(width, journal=kind)[0] * 25.4
+            height_mm = default_height(w_mm, lambda w: 125.0 + LANE_MM * n, kind)
         fig = Figure(figsize=figsize(width, height_mm, journal=kind))
         FigureCanvasAgg(fig)
         w_mm = fig.get_figwidth() * 25.4

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.resources
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 #: Okabe–Ito colour-blind-safe palette (hex), by name.
 OKABE_ITO = {
@@ -126,6 +126,31 @@ def use_style(kind: str = "nature") -> Iterator[None]:
 
     with matplotlib.style.context([style_path(), _VARIANTS[kind]]):
         yield
+
+
+#: Body text size (pt) of the base style, the reference of :func:`text_scale`.
+BASE_FONT_PT = 7.0
+
+
+def text_scale() -> float:
+    """Text size of the active style relative to the base (Nature) style: 1 for nature, 8/7 for
+    blood, 18/7 for poster. Call inside :func:`use_style`.
+
+    Default figure heights are the base style's heights for the width ``width / text_scale()``,
+    times ``text_scale()``: a poster figure is laid out like the journal figure it enlarges, so
+    axes keep room for their (larger) tick labels.
+    """
+    import matplotlib as mpl
+
+    return float(mpl.rcParams["font.size"]) / BASE_FONT_PT
+
+
+def default_height(width_mm: float, base: Callable[[float], float], kind: str) -> float:
+    """A default figure height in mm: ``base`` (height for a width, in the base style) applied
+    at the text-scaled width and scaled back (:func:`text_scale`), at most the journal's
+    maximum height."""
+    s = text_scale()
+    return min(s * base(width_mm / s), MAX_HEIGHT_MM[kind])
 
 
 def figsize(

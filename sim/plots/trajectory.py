@@ -16,7 +16,7 @@ The figure is built at its print size with :mod:`sim.plots.style` and without ``
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,9 +27,12 @@ from matplotlib.patches import Patch
 from matplotlib.transforms import blended_transform_factory, offset_copy
 
 from sim.params import DAYS_PER_MONTH, DAYS_PER_YEAR
-from sim.plots.style import OKABE_ITO, figsize, use_style
+from sim.plots.style import OKABE_ITO, default_height, figsize, use_style
 
 if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+    from matplotlib.lines import Line2D
     from matplotlib.text import Text
 
     from sim.results import RunResult
@@ -71,7 +74,9 @@ def _time_axis(t_days: np.ndarray, unit: str) -> tuple[float, str, float | None]
         step = next((s for s in (3.0, 6.0, 12.0, 24.0) if span_mo / s <= 12), None)
         return DAYS_PER_MONTH, "months", step
     if unit == "years":
-        return DAYS_PER_YEAR, "years", None
+        # whole-year ticks: short labels ("0", not "0.0") keep clear of the y tick labels
+        step = next((s for s in (1.0, 2.0, 5.0, 10.0, 20.0) if span_y / s <= 8), None)
+        return DAYS_PER_YEAR, "years", step
     raise ValueError(f"time unit must be 'auto', 'months' or 'years', got {unit!r}")
 
 
@@ -118,6 +123,123 @@ def _bcr_abl_limits(result: RunResult) -> tuple[float, float]:
     return bottom, top
 
 
+def draw_bcr_abl(ax: Axes, result: RunResult, scale: float) -> tuple[list, list[Text]]:
+    """Draw BCR-ABL1 kinetics on ``ax``: the model curve, the qPCR measurements and the
+    molecular-response levels.
+
+    The y axis is BCR::ABL1 IS (%) on a log scale from :data:`BCR_ABL_FLOOR` (or lower, so that
+    no measurement is hidden) to at least 100 %; dashed grey lines at :data:`MR_LINES` are
+    labelled just right of the axis; detected samples are filled circles, undetectable ones open
+    down-triangles at the sample's detection limit (100/ABL1 copies).
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        Target axes.
+    result : RunResult
+        The run.
+    scale : float
+        Days per unit of the time axis.
+
+    Returns
+    -------
+    (list, list of Text)
+        Legend handles (curve, detected, undetectable) and the MR level labels (pass them to
+        :func:`_spread_labels` after the layout is final).
+    """
+    handles: list = []
+    tx = result.t / scale
+    bottom, top = _bcr_abl_limits(result)
+    finite = result.bcr_abl[np.isfinite(result.bcr_abl)]
+    off_scale = finite.size and finite.min() < bottom
+    label = "model, true BCR::ABL1"
+    if off_scale:
+        # bottom is a power of ten (BCR_ABL_FLOOR or a decade below a measurement)
+        label += f" (below $10^{{{round(np.log10(bottom))}}}$ % off scale)"
+    (line,) = ax.plot(tx, result.bcr_abl, color=COLORS["model"], label=label)
+    handles.append(line)
+    ax.set_yscale("log", nonpositive="mask")
+    ax.set_ylim(bottom, top)
+    ax.yaxis.set_major_locator(ticker.LogLocator(base=10.0, numticks=20))
+    ax.yaxis.set_minor_locator(
+        ticker.LogLocator(base=10.0, subs=np.arange(2, 10) * 1.0, numticks=20)
+    )
+    ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+    ax.set_ylabel("BCR::ABL1 IS (%)")
+    mr_transform = blended_transform_factory(ax.transAxes, ax.transData)
+    mr_labels = []
+    for name, level in MR_LINES:
+        ax.axhline(level, color=COLORS["mr"], linestyle=(0, (4, 2)), linewidth=0.5, zorder=0)
+        mr_labels.append(
+            ax.text(
+                1.008,
+                level,
+                name,
+                transform=mr_transform,
+                ha="left",
+                va="center",
+                color=COLORS["mr"],
+                fontsize="small",
+                clip_on=False,
+            )
+        )
+    v = result.visits
+    if result.n_visits and "time" in v:
+        tv = np.asarray(v["time"], dtype=np.float64) / scale
+        detected = np.asarray(v.get("detected", np.ones(len(tv))), dtype=np.float64) > 0.5
+        measured = np.asarray(v.get("measured_pct", np.full(len(tv), np.nan)), np.float64)
+        lod = np.asarray(v.get("lod_pct", np.full(len(tv), np.nan)), dtype=np.float64)
+        pos = detected & (measured > 0)
+        if pos.any():
+            (h,) = ax.plot(
+                tv[pos],
+                measured[pos],
+                "o",
+                color=COLORS["qpcr"],
+                markeredgewidth=0.5,
+                label="qPCR, detected",
+                zorder=3,
+            )
+            handles.append(h)
+        und = ~detected
+        if und.any():
+            (h,) = ax.plot(
+                tv[und],
+                lod[und],
+                "v",
+                markerfacecolor="white",
+                markeredgecolor=COLORS["qpcr"],
+                markeredgewidth=0.6,
+                label="qPCR, undetectable (at detection limit)",
+                zorder=3,
+            )
+            handles.append(h)
+    return handles, mr_labels
+
+
+def draw_stops(
+    axes: Sequence[Axes], result: RunResult, scale: float, label_ax: Axes
+) -> Line2D | None:
+    """A vertical dash-dot line at each TKI stop (:func:`_stop_times`) on every axes.
+
+    Returns the line labelled "TKI stop" on ``label_ax`` (for the legend), or None without a
+    stop.
+    """
+    first = None
+    for i, ts in enumerate(_stop_times(result)):
+        for ax in axes:
+            h = ax.axvline(
+                ts / scale,
+                color=COLORS["stop"],
+                linestyle=(0, (5, 1.5, 1, 1.5)),
+                linewidth=0.7,
+                label="TKI stop" if i == 0 and ax is label_ax else None,
+            )
+            if i == 0 and ax is label_ax:
+                first = h
+    return first
+
+
 def plot_trajectory(
     result: RunResult,
     path_stem: str | os.PathLike | None = None,
@@ -143,7 +265,8 @@ def plot_trajectory(
     width : {"single", "double"} or float
         Column span or width in mm (:func:`sim.plots.style.figsize`).
     height_mm : float, optional
-        Height; default two thirds of the width, at least 100 mm.
+        Height; default two thirds of the width, at least 100 mm (scaled with the text size:
+        :func:`sim.plots.style.default_height`).
     time_unit : {"auto", "months", "years"}
         Time axis unit; "auto" uses months up to 8 years, years beyond.
 
@@ -159,7 +282,7 @@ def plot_trajectory(
         w_in, _ = figsize(width, journal=kind)
         w_mm = w_in * 25.4
         if height_mm is None:
-            height_mm = max(100.0, 2.0 / 3.0 * w_mm)
+            height_mm = default_height(w_mm, lambda w: max(100.0, 2.0 / 3.0 * w), kind)
         fig = Figure(figsize=figsize(width, height_mm, journal=kind))
         FigureCanvasAgg(fig)
         ax_tki, ax_a, ax_z, ax_e = fig.subplots(
@@ -193,70 +316,8 @@ def plot_trajectory(
             )
 
         # ---- panel a: BCR-ABL1
-        bottom, top = _bcr_abl_limits(result)
-        finite = result.bcr_abl[np.isfinite(result.bcr_abl)]
-        off_scale = finite.size and finite.min() < bottom
-        label = "model, true BCR::ABL1"
-        if off_scale:
-            # bottom is a power of ten (BCR_ABL_FLOOR or a decade below a measurement)
-            label += f" (below $10^{{{round(np.log10(bottom))}}}$ % off scale)"
-        (line,) = ax_a.plot(tx, result.bcr_abl, color=COLORS["model"], label=label)
-        handles.append(line)
-        ax_a.set_yscale("log", nonpositive="mask")
-        ax_a.set_ylim(bottom, top)
-        ax_a.yaxis.set_major_locator(ticker.LogLocator(base=10.0, numticks=20))
-        ax_a.yaxis.set_minor_locator(
-            ticker.LogLocator(base=10.0, subs=np.arange(2, 10) * 1.0, numticks=20)
-        )
-        ax_a.yaxis.set_minor_formatter(ticker.NullFormatter())
-        ax_a.set_ylabel("BCR::ABL1 IS (%)")
-        mr_transform = blended_transform_factory(ax_a.transAxes, ax_a.transData)
-        mr_labels = []
-        for name, level in MR_LINES:
-            ax_a.axhline(level, color=COLORS["mr"], linestyle=(0, (4, 2)), linewidth=0.5, zorder=0)
-            label_text = ax_a.text(
-                1.008,
-                level,
-                name,
-                transform=mr_transform,
-                ha="left",
-                va="center",
-                color=COLORS["mr"],
-                fontsize="small",
-                clip_on=False,
-            )
-            mr_labels.append(label_text)
-        v = result.visits
-        if result.n_visits and "time" in v:
-            tv = np.asarray(v["time"], dtype=np.float64) / scale
-            detected = np.asarray(v.get("detected", np.ones(len(tv))), dtype=np.float64) > 0.5
-            measured = np.asarray(v.get("measured_pct", np.full(len(tv), np.nan)), np.float64)
-            lod = np.asarray(v.get("lod_pct", np.full(len(tv), np.nan)), dtype=np.float64)
-            pos = detected & (measured > 0)
-            if pos.any():
-                (h,) = ax_a.plot(
-                    tv[pos],
-                    measured[pos],
-                    "o",
-                    color=COLORS["qpcr"],
-                    markeredgewidth=0.5,
-                    label="qPCR, detected",
-                    zorder=3,
-                )
-                handles.append(h)
-            und = ~detected
-            if und.any():
-                (h,) = ax_a.plot(
-                    tv[und],
-                    lod[und],
-                    "v",
-                    markerfacecolor="white",
-                    markeredgecolor=COLORS["qpcr"],
-                    markeredgewidth=0.6,
-                    label="qPCR, undetectable (at detection limit)",
-                    zorder=3,
-                )
-                handles.append(h)
+        h_a, mr_labels = draw_bcr_abl(ax_a, result, scale)
+        handles += h_a
 
         # ---- panel b: immune state
         def state(name: str) -> np.ndarray | None:
@@ -289,30 +350,35 @@ def plot_trajectory(
         ax_e.set_ylabel("Exhausted\nE (fraction)", color=COLORS["E"])
 
         # ---- stops, time axis, legend
-        for i, ts in enumerate(_stop_times(result)):
-            for ax in (ax_tki, ax_a, ax_z, ax_e):
-                h = ax.axvline(
-                    ts / scale,
-                    color=COLORS["stop"],
-                    linestyle=(0, (5, 1.5, 1, 1.5)),
-                    linewidth=0.7,
-                    label="TKI stop" if i == 0 and ax is ax_a else None,
-                )
-                if i == 0 and ax is ax_a:
-                    handles.append(h)
+        h = draw_stops([ax_tki, ax_a, ax_z, ax_e], result, scale, label_ax=ax_a)
+        if h is not None:
+            handles.append(h)
         if len(result.t):
             ax_e.set_xlim(tx[0], tx[-1])
         if step is not None:
             ax_e.xaxis.set_major_locator(ticker.MultipleLocator(step))
         ax_e.set_xlabel(f"Time since diagnosis ({unit_word})")
         fig.align_ylabels([ax_a, ax_z, ax_e])
-        ncols = 4 if w_mm >= 150 else 2
-        fig.legend(handles=handles, loc="outside upper center", ncols=ncols)
-        fig.draw_without_rendering()  # final layout, so label extents are known
+        fit_legend(fig, handles, 4 if w_mm >= 150 else 2)  # also makes the final layout
         _spread_labels(fig, mr_labels)
         if path_stem is not None:
             save_figure(fig, path_stem, formats, result)
     return fig
+
+
+def fit_legend(fig: Figure, handles: list, max_cols: int, loc: str = "outside upper center"):
+    """A figure legend with as many columns (at most ``max_cols``) as fit the figure's width.
+
+    Tries ``max_cols``, ``max_cols - 1``, ... columns and keeps the first legend no wider than
+    the figure, so that no entry is cut off at the edge (one column when none fits).
+    """
+    for ncols in range(max(1, min(max_cols, len(handles))), 0, -1):
+        legend = fig.legend(handles=handles, loc=loc, ncols=ncols)
+        fig.draw_without_rendering()
+        if ncols == 1 or legend.get_window_extent().width <= 0.98 * fig.bbox.width:
+            return legend
+        legend.remove()
+    return legend
 
 
 def _spread_labels(fig: Figure, texts: list[Text], gap_pt: float = 0.5) -> None:
@@ -375,25 +441,41 @@ def save_figure(
     return written
 
 
-def check_no_overlap(fig: Figure, tol_px: float = 0.5) -> list[tuple[Text, Text]]:
-    """Pairs of drawn text artists whose rendered extents overlap.
-
-    The figure is drawn once with a renderer that records every text it actually draws (tick
-    labels of visible ticks, axis labels, titles, legend entries, annotations), then the window
-    extents of all pairs are compared.
+def save_with_data(
+    fig: Figure,
+    path_stem: str | os.PathLike,
+    formats: Sequence[str],
+    data: Mapping[str, pd.DataFrame] | pd.DataFrame,
+    result: RunResult | None = None,
+    *,
+    title: str | None = None,
+) -> list[str]:
+    """Write the figure (:func:`save_figure`) and the numbers it shows beside it.
 
     Parameters
     ----------
-    fig : matplotlib.figure.Figure
-        The figure (its layout is computed by the draw).
-    tol_px : float
-        Overlaps of at most this many pixels in either direction are ignored (touching boxes).
+    fig, path_stem, formats, result, title
+        As :func:`save_figure`.
+    data : DataFrame or mapping of str to DataFrame
+        One table is written as ``<path_stem>_data.csv``; a mapping writes ``<path_stem>_<key>.csv``
+        per entry (``"data"`` gives ``<path_stem>_data.csv``). Missing values are written "NaN".
 
     Returns
     -------
-    list of (Text, Text)
-        Overlapping pairs; empty when no two texts collide.
+    list of str
+        The paths written (figures, then tables).
     """
+    written = save_figure(fig, path_stem, formats, result, title=title)
+    tables = {"data": data} if not isinstance(data, Mapping) else data
+    for key, table in tables.items():
+        path = f"{os.fspath(path_stem)}_{key}.csv"
+        table.to_csv(path, index=False, na_rep="NaN")
+        written.append(path)
+    return written
+
+
+def _drawn_texts(fig: Figure) -> tuple[list[Text], list]:
+    """The text artists a draw of ``fig`` actually renders (non-empty), with their extents."""
     if not hasattr(fig.canvas, "get_renderer"):
         FigureCanvasAgg(fig)
     renderer = fig.canvas.get_renderer()
@@ -414,7 +496,29 @@ def check_no_overlap(fig: Figure, tol_px: float = 0.5) -> list[tuple[Text, Text]
     finally:
         del renderer.draw_text, renderer.draw_tex
     texts = list(drawn.values())
-    boxes = [t.get_window_extent(renderer) for t in texts]
+    return texts, [t.get_window_extent(renderer) for t in texts]
+
+
+def text_problems(fig: Figure, tol_px: float = 0.5) -> tuple[list[tuple[Text, Text]], list[Text]]:
+    """Overlapping text pairs and texts cut off at the figure's edge, from one draw.
+
+    The figure is drawn once with a renderer that records every text it actually draws (tick
+    labels of visible ticks, axis labels, titles, legend entries, annotations); then the window
+    extents of all pairs are compared, and each extent with the figure's.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure (its layout is computed by the draw).
+    tol_px : float
+        Overlaps and overhangs of at most this many pixels are ignored (touching boxes).
+
+    Returns
+    -------
+    (list of (Text, Text), list of Text)
+        Overlapping pairs, and texts not wholly inside the figure; both empty for a clean figure.
+    """
+    texts, boxes = _drawn_texts(fig)
     overlaps = []
     for i in range(len(texts)):
         for j in range(i + 1, len(texts)):
@@ -423,7 +527,54 @@ def check_no_overlap(fig: Figure, tol_px: float = 0.5) -> list[tuple[Text, Text]
             dy = min(a.y1, b.y1) - max(a.y0, b.y0)
             if dx > tol_px and dy > tol_px:
                 overlaps.append((texts[i], texts[j]))
-    return overlaps
+    w, h = fig.bbox.width, fig.bbox.height
+    outside = [
+        t
+        for t, b in zip(texts, boxes)
+        if b.x0 < -tol_px or b.y0 < -tol_px or b.x1 > w + tol_px or b.y1 > h + tol_px
+    ]
+    return overlaps, outside
 
 
-__all__ = ["MR_LINES", "check_no_overlap", "plot_trajectory", "save_figure"]
+def check_no_overlap(fig: Figure, tol_px: float = 0.5) -> list[tuple[Text, Text]]:
+    """Pairs of drawn text artists whose rendered extents overlap (:func:`text_problems`).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure (its layout is computed by the draw).
+    tol_px : float
+        Overlaps of at most this many pixels in either direction are ignored (touching boxes).
+
+    Returns
+    -------
+    list of (Text, Text)
+        Overlapping pairs; empty when no two texts collide.
+    """
+    return text_problems(fig, tol_px)[0]
+
+
+def check_text_inside(fig: Figure, tol_px: float = 0.5) -> list[Text]:
+    """Drawn text artists that reach beyond the figure's edges, so are cut off in the saved file
+    (:func:`text_problems`).
+
+    Returns
+    -------
+    list of Text
+        The texts not wholly inside the figure; empty when all are.
+    """
+    return text_problems(fig, tol_px)[1]
+
+
+__all__ = [
+    "MR_LINES",
+    "check_no_overlap",
+    "check_text_inside",
+    "draw_bcr_abl",
+    "draw_stops",
+    "fit_legend",
+    "plot_trajectory",
+    "save_figure",
+    "save_with_data",
+    "text_problems",
+]
