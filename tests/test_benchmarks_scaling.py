@@ -55,7 +55,10 @@ def test_scaling_series_and_figure(tmp_path, monkeypatch):
     assert series["horizon"]["rows"][1]["rhs_calls"] > series["horizon"]["rows"][0]["rhs_calls"]
     assert series["workers"]["rows"][0]["x"] == 1
     # an agent engine that cannot be imported leaves the other series standing
+    import sim.engines
+
     monkeypatch.setitem(sys.modules, "sim.engines.abm", None)
+    monkeypatch.delattr(sim.engines, "abm", raising=False)  # imported by an earlier test
     rows, note = scaling.agent_series([1e-2], 5.0, 1)
     assert rows == [] and note.startswith("agent engine not measured: ModuleNotFoundError")
     series["agents"] = {"what": "a", "xlabel": "agents", "rows": [], "exponent": float("nan"),
