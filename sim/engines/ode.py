@@ -261,6 +261,35 @@ def _track_step(t_old, h, y_old, y_new, K, p, summary, post_stop, tmp):
             prev_th = th
 
 
+@njit(cache=True, inline="always")
+def _outputs_at_start(t0, y, tk, drive, t_out, y_out, d_out, io):
+    """Output rows at or before a segment start: the row exactly at ``t0`` gets ``y``."""
+    n_out = t_out.shape[0]
+    while io[0] < n_out and t_out[io[0]] <= t0:
+        if t_out[io[0]] == t0:
+            _drive(t0, tk, drive)
+            for i in range(N_STATE):
+                y_out[io[0], i] = y[i]
+            for i in range(drive.shape[0]):
+                d_out[io[0], i] = drive[i]
+        io[0] += 1
+
+
+@njit(cache=True, inline="always")
+def _outputs_in_step(t, h, t_new, y, K, tk, drive, constant, t_out, y_out, d_out, io, tmp):
+    """Output rows in (t, t_new] from the accepted step's dense output (non-negative)."""
+    n_out = t_out.shape[0]
+    while io[0] < n_out and t_out[io[0]] <= t_new:
+        _m.dense((t_out[io[0]] - t) / h, h, y, K, tmp, N_STATE)
+        if not constant:
+            _drive(t_out[io[0]], tk, drive)
+        for i in range(N_STATE):
+            y_out[io[0], i] = max(tmp[i], 0.0)
+        for i in range(drive.shape[0]):
+            d_out[io[0], i] = drive[i]
+        io[0] += 1
+
+
 @njit(cache=True, fastmath={"nsz", "arcp", "contract", "reassoc"})
 def integrate(
     t0, t1, y, f, p, tk, drive, rtol, atol, h, K, ynew, err, tmp,
@@ -274,20 +303,13 @@ def integrate(
     leaving that step's start ``y_prev`` and stages ``K_prev`` so the caller can read the state
     at the visit from the dense output (and roll back to it if the visit changes the therapy).
     Also returns the time reached and that step's start and size. Returns the last accepted step
-    size (a good first guess for the next segment) and a status (``OK`` or ``FAILED``).
+    size (a good first guess for the next segment) and a status: ``OK``, ``FAILED``, or ``STIFF``
+    after the accepted step on which Hairer's test declared the trajectory stiff (the caller
+    continues with :func:`integrate_stiff`).
     """
     n = N_STATE  # a compile-time constant: the stage loops unroll
     t = t0
-    n_out = t_out.shape[0]
-    # outputs exactly at the segment start
-    while io[0] < n_out and t_out[io[0]] <= t0:
-        if t_out[io[0]] == t0:
-            _drive(t0, tk, drive)
-            for i in range(n):
-                y_out[io[0], i] = y[i]
-            for i in range(drive.shape[0]):
-                d_out[io[0], i] = drive[i]
-        io[0] += 1
+    _outputs_at_start(t0, y, tk, drive, t_out, y_out, d_out, io)
     h_first = -1.0
     constant = _drive_is_constant(tk)
     if constant:
@@ -385,17 +407,7 @@ def integrate(
             stats[ST_NONSTIFF_CTR] += 1
             if stats[ST_NONSTIFF_CTR] >= _ro.NONSTIFF_RESET:
                 stats[ST_STIFF_CTR] = 0
-        # dense output at requested times in (t, t_new]
-        while io[0] < n_out and t_out[io[0]] <= t_new:
-            theta = (t_out[io[0]] - t) / h
-            _m.dense(theta, h, y, K, tmp, N_STATE)
-            if not constant:
-                _drive(t_out[io[0]], tk, drive)
-            for i in range(n):
-                y_out[io[0], i] = max(tmp[i], 0.0)
-            for i in range(drive.shape[0]):
-                d_out[io[0], i] = drive[i]
-            io[0] += 1
+        _outputs_in_step(t, h, t_new, y, K, tk, drive, constant, t_out, y_out, d_out, io, tmp)
         _track_step(t, h, y, ynew, K, p, summary, post_stop, tmp)
         crossed = (t < t_soft <= t_new and t_soft < t1) or became_stiff
         if crossed:  # keep this step's dense output for the visit inside it
@@ -459,15 +471,7 @@ def integrate_stiff(
     """
     n = N_STATE
     t = t0
-    n_out = t_out.shape[0]
-    while io[0] < n_out and t_out[io[0]] <= t0:
-        if t_out[io[0]] == t0:
-            _drive(t0, tk, drive)
-            for i in range(n):
-                y_out[io[0], i] = y[i]
-            for i in range(drive.shape[0]):
-                d_out[io[0], i] = drive[i]
-        io[0] += 1
+    _outputs_at_start(t0, y, tk, drive, t_out, y_out, d_out, io)
     h_first = -1.0
     constant = _drive_is_constant(tk)
     if constant:
@@ -587,16 +591,7 @@ def integrate_stiff(
         if h_first <= 0.0:
             h_first = h
         _ro.encode_dense(h, y, ynew, U, K, N_STATE)
-        while io[0] < n_out and t_out[io[0]] <= t_new:
-            theta = (t_out[io[0]] - t) / h
-            _m.dense(theta, h, y, K, tmp, N_STATE)
-            if not constant:
-                _drive(t_out[io[0]], tk, drive)
-            for i in range(n):
-                y_out[io[0], i] = max(tmp[i], 0.0)
-            for i in range(drive.shape[0]):
-                d_out[io[0], i] = drive[i]
-            io[0] += 1
+        _outputs_in_step(t, h, t_new, y, K, tk, drive, constant, t_out, y_out, d_out, io, tmp)
         _track_step(t, h, y, ynew, K, p, summary, post_stop, tmp)
         crossed = t < t_soft <= t_new and t_soft < t1
         if crossed:
