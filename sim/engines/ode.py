@@ -402,7 +402,9 @@ def integrate(
         if den > 0.0 and h * np.sqrt(num / den) > _ro.STIFF_HLAMBDA:
             stats[ST_NONSTIFF_CTR] = 0
             stats[ST_STIFF_CTR] += 1
-            became_stiff = stats[ST_STIFF_CTR] >= _ro.STIFF_STEPS
+            became_stiff = (
+                stats[ST_STIFF_CTR] >= _ro.STIFF_STEPS and t1 - t_new > _ro.STIFF_MIN_REMAINING * h
+            )
         else:
             stats[ST_NONSTIFF_CTR] += 1
             if stats[ST_NONSTIFF_CTR] >= _ro.NONSTIFF_RESET:

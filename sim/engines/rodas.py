@@ -94,6 +94,10 @@ P00 = _dp5.P[0, 0]
 STIFF_HLAMBDA = 3.25
 STIFF_STEPS = 15
 NONSTIFF_RESET = 6
+#: ... and the switch pays: Dormand–Prince would still need more than this many steps of the
+#: current size to the end of the segment (a RODAS4 step costs about 2.5 DP5 steps, so a stiff
+#: stretch that DP5 crosses in a few dozen steps is cheaper without the switch).
+STIFF_MIN_REMAINING = 200
 
 
 @njit(cache=True, inline="always")
