@@ -285,7 +285,7 @@ def _outputs_in_step(t, h, t_new, y, K, tk, drive, constant, t_out, y_out, d_out
             _drive(t_out[io[0]], tk, drive)
         for i in range(N_STATE):
             y_out[io[0], i] = max(tmp[i], 0.0)
-        for i in range(drive.shape[0]):
+        for i in range(_dv.N_DRIVE):
             d_out[io[0], i] = drive[i]
         io[0] += 1
 
@@ -378,7 +378,7 @@ def integrate(
                     + _m.E6 * K[5, i]
                     + _m.E7 * K[6, i]
                 )
-            en = _m.error_norm(err, y, ynew, rtol, atol, N_STATE)
+            en = _m.error_norm_keep_weights(err, y, ynew, rtol, atol, N_STATE)
             if not np.isfinite(en):
                 en = 1e10
             if en <= 1.0:
@@ -391,15 +391,15 @@ def integrate(
         if h_first <= 0.0:
             h_first = h
         # Hairer's stiffness test (DOPRI5): h |lambda| ~ h |k7 - k6| / |y1 - y(stage 6)|, in the
-        # error norm's weights so that the large pools do not hide a stiff small one
+        # error norm's weights (left in err) so that the large pools do not hide a stiff small
+        # one; squared, so no square root and no division
         num = 0.0
         den = 0.0
         for i in range(n):
-            sc = atol[i] + rtol * abs(ynew[i])
-            num += ((K[6, i] - K[5, i]) / sc) ** 2
-            den += ((ynew[i] - tmp[i]) / sc) ** 2
+            num += ((K[6, i] - K[5, i]) * err[i]) ** 2
+            den += ((ynew[i] - tmp[i]) * err[i]) ** 2
         became_stiff = False
-        if den > 0.0 and h * np.sqrt(num / den) > _ro.STIFF_HLAMBDA:
+        if den > 0.0 and h * h * num > _ro.STIFF_HLAMBDA * _ro.STIFF_HLAMBDA * den:
             stats[ST_NONSTIFF_CTR] = 0
             stats[ST_STIFF_CTR] += 1
             became_stiff = (
