@@ -358,6 +358,12 @@ BAD = {
         ("dsoe =", 0),
         ['unknown key "dsoe"', "did you mean 'dose'"],
     ),
+    "unknown pk mode": (
+        edit(('dose = "90ug"', 'dose = "90ug"\npk = "daily"')),
+        "intervention[0].pk",
+        ('pk = "daily"', 0),
+        ['"daily"', '"doses", "interval"'],
+    ),
     "missing product": (
         edit(('product = "peginterferon-alfa-2a"\n', "")),
         "intervention[0].product",

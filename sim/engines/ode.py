@@ -98,7 +98,8 @@ V_N = 9
 ACT_NONE, ACT_STOP_SCHEDULED, ACT_STOP, ACT_RELAPSE, ACT_RESTART, ACT_DOSE, ACT_SWITCH = range(7)
 
 # --- interventions: iv[k, :] (what and when) and iv_out[k, :] (what happened)
-IV_ANCHOR, IV_OFFSET, IV_DURATION, IV_EVERY, IV_COUNT, IV_DOSE, IV_PRODUCT = range(7)
+IV_ANCHOR, IV_OFFSET, IV_DURATION, IV_EVERY, IV_COUNT, IV_DOSE, IV_MODE, IV_PRODUCT = range(8)
+IVM_DOSES, IVM_INTERVAL = 0, 1  # each dose resolved | the course's interval-mean effect
 IV_N = IV_PRODUCT + _iv.N_PRODUCT
 ANCHOR_DIAGNOSIS, ANCHOR_MMR, ANCHOR_MR4, ANCHOR_STOP_CRITERIA = 0, 1, 2, 3
 ANCHOR_TKI_STOP, ANCHOR_FIRST_RISE, ANCHOR_RELAPSE = 4, 5, 6
@@ -113,7 +114,10 @@ EV_TKI_LEVEL = 1  # value = effective dose fraction from this time on (0 = off)
 # row 0 is the TKI; row 1 + k is intervention k (its PK state and product vector)
 TK_MODE, TK_U, TK_AGUT, TK_CONC, TK_TLAST, TK_KA, TK_KE, TK_EC50, TK_HILL, TK_GREF = range(10)
 TKM_CONST, TKM_PK = 0, 1
-IVK_ACTIVE, IVK_AGUT, IVK_CONC, IVK_TLAST, IVK_PROD = 0, 1, 2, 3, 4
+# IVK_ACTIVE: 0 nothing given yet (or an interval-mode course over), IVK_PK doses resolved,
+# IVK_CONST an interval-mode course running with the constant effect IVK_EFFECT
+IVK_ACTIVE, IVK_AGUT, IVK_CONC, IVK_TLAST, IVK_EFFECT, IVK_PROD = 0, 1, 2, 3, 4, 5
+IVK_PK, IVK_CONST = 1.0, 2.0
 TK_W = max(10, IVK_PROD + _iv.N_PRODUCT)
 
 # --- integration status
@@ -140,8 +144,11 @@ def _drive(t, tk, drive):
     for r in range(1, tk.shape[0]):
         if tk[r, IVK_ACTIVE] > 0.0:
             prod = tk[r, IVK_PROD : IVK_PROD + _iv.N_PRODUCT]
-            _a, conc = _iv.advance(tk[r, IVK_AGUT], tk[r, IVK_CONC], t - tk[r, IVK_TLAST], prod)
-            e = _iv.effect(conc, prod)
+            if tk[r, IVK_ACTIVE] == IVK_CONST:
+                e = tk[r, IVK_EFFECT]
+            else:
+                _a, conc = _iv.advance(tk[r, IVK_AGUT], tk[r, IVK_CONC], t - tk[r, IVK_TLAST], prod)
+                e = _iv.effect(conc, prod)
             slot = int(prod[_iv.P_KIND])  # kind codes equal drive slots
             if slot == _dv.IFN or slot == _dv.PD1:
                 drive[slot] = 1.0 - (1.0 - drive[slot]) * (1.0 - e)
@@ -166,12 +173,12 @@ def _stage(t, y, p, tk, drive, out, constant):
 
 @njit(cache=True)
 def _drive_is_constant(tk):
-    """True when the drive cannot change within a segment (constant TKI effect, no active
-    intervention PK)."""
+    """True when the drive cannot change within a segment (constant TKI effect, no
+    intervention with resolved doses active)."""
     if tk[0, TK_MODE] != TKM_CONST:
         return False
     for r in range(1, tk.shape[0]):
-        if tk[r, IVK_ACTIVE] > 0.0:
+        if tk[r, IVK_ACTIVE] == IVK_PK:
             return False
     return True
 
@@ -777,13 +784,78 @@ def _next_iv_dose(iv, ivs):
     return nxt
 
 
+#: An interval-mode course's washout ends once no effect above this is possible.
+WASHOUT_EFFECT = 1e-9
+
+
 @njit(cache=True)
-def _give_iv_doses(iv, ivs, t, tk, iv_out):
-    """Give every intervention dose due at t; schedule each one's next dose (or none)."""
+def _steady_trough(dose, every, prod):
+    """Depot and concentration just before the next dose at steady state (doses ``dose`` every
+    ``every`` days): the fixed point x = A (x + d) of the linear map A of one interval
+    (:func:`sim.therapy.interventions.advance`, linear in its state) and one dose d."""
+    a_d, c_d = _iv.give(0.0, 0.0, dose, prod)
+    a11, a21 = _iv.advance(1.0, 0.0, every, prod)  # columns of A
+    a12, a22 = _iv.advance(0.0, 1.0, every, prod)
+    b1 = a11 * a_d + a12 * c_d  # A d
+    b2 = a21 * a_d + a22 * c_d
+    m11, m12, m21, m22 = 1.0 - a11, -a12, -a21, 1.0 - a22  # (I - A) x = A d
+    det = m11 * m22 - m12 * m21
+    return (m22 * b1 - m12 * b2) / det, (m11 * b2 - m21 * b1) / det
+
+
+@njit(cache=True)
+def _give_iv_doses(iv, ivs, t, tk, iv_out, horizon):
+    """Give every intervention dose due at t; schedule each one's next dose (or none).
+
+    An interval-mode course (``IV_MODE == IVM_INTERVAL``) has a few events instead of one per
+    dose. At its start the drive takes the steady-state interval mean of the effect
+    (:func:`sim.therapy.interventions.interval_mean_effect`), constant: the integrator does not
+    restart at every dose. One dosing interval after its last dose, the washout is resolved:
+    the PK state becomes the steady-state trough (:func:`_steady_trough`) and decays in closed
+    form; it is checked every interval and switched off once even all the drug left could not
+    give an effect above ``WASHOUT_EFFECT``. Loading is not resolved: the course's first
+    half-lives get the steady-state effect (peg-interferon: 3–4 days of a year's course).
+    """
     for k in range(iv.shape[0]):
         if ivs[k, IVS_NEXT] <= t + 1e-9:
             r = 1 + k
             prod = tk[r, IVK_PROD : IVK_PROD + _iv.N_PRODUCT]
+            if iv[k, IV_MODE] == IVM_INTERVAL:
+                every = iv[k, IV_EVERY]
+                if tk[r, IVK_ACTIVE] == IVK_CONST:  # the course is over: washout from the trough
+                    a_gut, conc = _steady_trough(iv[k, IV_DOSE], every, prod)
+                    tk[r, IVK_AGUT] = a_gut
+                    tk[r, IVK_CONC] = conc
+                    tk[r, IVK_TLAST] = t
+                    tk[r, IVK_ACTIVE] = IVK_PK
+                    tk[r, IVK_EFFECT] = 0.0
+                    ivs[k, IVS_NEXT] = t + every
+                    continue
+                if tk[r, IVK_ACTIVE] == IVK_PK:  # washout check
+                    a_gut, conc = _iv.advance(
+                        tk[r, IVK_AGUT], tk[r, IVK_CONC], t - tk[r, IVK_TLAST], prod
+                    )
+                    tk[r, IVK_AGUT] = a_gut
+                    tk[r, IVK_CONC] = conc
+                    tk[r, IVK_TLAST] = t
+                    # C + a never grows without doses: it bounds every later concentration
+                    if _iv.effect(conc + a_gut, prod) < WASHOUT_EFFECT:
+                        tk[r, IVK_ACTIVE] = 0.0
+                        ivs[k, IVS_NEXT] = np.inf
+                    else:
+                        ivs[k, IVS_NEXT] = t + every
+                    continue
+                start = ivs[k, IVS_START]
+                n = min(iv[k, IV_COUNT], np.ceil((ivs[k, IVS_END] - start) / every - 1e-9))
+                n_given = min(n, np.ceil((horizon - start) / every - 1e-9))
+                tk[r, IVK_ACTIVE] = IVK_CONST
+                tk[r, IVK_EFFECT] = _iv.interval_mean_effect(iv[k, IV_DOSE], every, prod)
+                ivs[k, IVS_GIVEN] = n_given
+                ivs[k, IVS_NEXT] = start + n * every  # inf for an open course
+                iv_out[k, IVO_START] = start
+                iv_out[k, IVO_DOSES] = n_given
+                iv_out[k, IVO_LAST_DOSE] = start + (n_given - 1.0) * every
+                continue
             if tk[r, IVK_ACTIVE] > 0.0:
                 a_gut, conc = _iv.advance(
                     tk[r, IVK_AGUT], tk[r, IVK_CONC], t - tk[r, IVK_TLAST], prod
@@ -794,7 +866,7 @@ def _give_iv_doses(iv, ivs, t, tk, iv_out):
             tk[r, IVK_AGUT] = a_gut
             tk[r, IVK_CONC] = conc
             tk[r, IVK_TLAST] = t
-            tk[r, IVK_ACTIVE] = 1.0
+            tk[r, IVK_ACTIVE] = IVK_PK
             ivs[k, IVS_GIVEN] += 1.0
             if np.isnan(iv_out[k, IVO_START]):
                 iv_out[k, IVO_START] = ivs[k, IVS_START]
@@ -963,7 +1035,7 @@ def simulate_one(
         if n_iv > 0 and _next_iv_dose(iv, ivs) <= t + 1e-9:
             dosed = True
             f_valid = False
-            _give_iv_doses(iv, ivs, t, tk, iv_out)
+            _give_iv_doses(iv, ivs, t, tk, iv_out, horizon)
         if not f_valid:  # a discontinuity: restart (after a visit that changed nothing, FSAL's
             _eval(t, y, p, tk, drive, f, stats)  # f is still rhs(t, y) and nothing restarts)
             stats[ST_RESTARTS] += 1
