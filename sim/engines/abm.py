@@ -345,6 +345,23 @@ def _rates(p, ap, drive, cls, dt, Y, phi_z, sig_a, thr):
     return -math.expm1(-p[P_XY] * (1.0 + p[ALPHA_I] * drive[_dv.IFN]) * dt)
 
 
+@njit(cache=True, inline="always")
+def _next53(s0, s1, s2, s3):
+    """:func:`sim.engines.rng.next_u64` on a stream held in registers (the hot loops keep its
+    four words out of memory): the output's 53 upper bits, :math:`U 2^{53}` as a ``uint64``,
+    and the new state."""
+    x = s1 * _U5
+    m = (((x << _U7) | (x >> _U57)) * _U9) >> _U11
+    t = s1 << _U17
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    s3 = (s3 << _U45) | (s3 >> _U19)
+    return m, s0, s1, s2, s3
+
+
 @njit(cache=True)
 def _leukemic_agents(cells, n, thr, q_act, res_code, mode_q, mode_a, counts, rs, ev, cnt):
     r"""One step of every leukemic agent (well mixed): compaction in place, daughters appended
@@ -353,103 +370,88 @@ def _leukemic_agents(cells, n, thr, q_act, res_code, mode_q, mode_a, counts, rs,
     agents after the step. Returns the new number of agents.
 
     The uniform :math:`U = m 2^{-53}` is compared as the integer m against
-    :math:`\lceil \theta 2^{53} \rceil`, which decides exactly as :math:`U < \theta`.
+    :math:`\lceil \theta 2^{53} \rceil`, which decides exactly as :math:`U < \theta`. With
+    :math:`t_0 \le t_1 \le t_2` the division, quiescence and event thresholds of the cell's
+    class (a quiescent cell: 0, its activation threshold, the same) and :math:`d = m - t_0`
+    unsigned (wrapping for :math:`m < t_0`), a phase change is :math:`d < t_1 - t_0`, a death
+    :math:`t_1 - t_0 \le d < t_2 - t_0` and a division :math:`m < t_0`: the common fates
+    (none, division, death) are added to the write positions without branches, and only the
+    rare ones (phase change, resistant daughter) branch. Unsigned indices spare numba's
+    negative-index checks.
     """
     nk = thr.shape[1]
-    ithr = np.empty((4, nk), dtype=np.int64)
-    for r in range(4):
-        for k in range(nk):
-            ithr[r, k] = np.int64(math.ceil(thr[r, k] * 9007199254740992.0))
-    iq = np.int64(math.ceil(q_act * 9007199254740992.0))
-    res_class = res_code >> 1
+    # rows t0, t1 - t0, t2 - t0, mutant-daughter threshold; a column per cell code
+    # (class << 1 | active), all 256 of them so that the row offsets are constants
+    tab = np.empty((4, 256), dtype=np.uint64)
+    iq = np.uint64(math.ceil(q_act * 9007199254740992.0))
+    for k in range(nk):
+        t0 = np.uint64(math.ceil(thr[0, k] * 9007199254740992.0))
+        active = 2 * k + 1
+        tab[0, active] = t0
+        tab[1, active] = np.uint64(math.ceil(thr[1, k] * 9007199254740992.0)) - t0
+        tab[2, active] = np.uint64(math.ceil(thr[2, k] * 9007199254740992.0)) - t0
+        tab[3, active] = np.uint64(math.ceil(thr[3, k] * 9007199254740992.0))
+        tab[0, 2 * k] = 0
+        tab[1, 2 * k] = iq
+        tab[2, 2 * k] = iq
+        tab[3, 2 * k] = 0
     s0 = rs[0]
     s1 = rs[1]
     s2 = rs[2]
     s3 = rs[3]
-    w = 0
-    tail = n
-    n_div = 0
-    n_deact = 0
-    n_act = 0
-    n_mut = 0
-    n_death = 0
-    nq = 0
-    na = 0
-    nres = 0
+    w = np.uint64(0)
+    tail = np.uint64(n)
+    one = np.uint64(1)
     for i in range(n):
         c = cells[i]
-        k = c >> 1
-        x = s1 * _U5
-        m = np.int64((((x << _U7) | (x >> _U57)) * _U9) >> _U11)
-        t = s1 << _U17
-        s2 ^= s0
-        s3 ^= s1
-        s1 ^= s2
-        s0 ^= s3
-        s2 ^= t
-        s3 = (s3 << _U45) | (s3 >> _U19)
-        nres += k == res_class
-        if c & 1:
-            if m >= ithr[2, k]:  # no event (the common case)
-                cells[w] = c
-                w += 1
-                na += 1
-            elif m < ithr[0, k]:
-                cells[w] = c
-                w += 1
-                d = c
-                if m < ithr[3, k]:
-                    d = res_code
-                    n_mut += 1
-                    nres += 1
+        m, s0, s1, s2, s3 = _next53(s0, s1, s2, s3)
+        d = m - tab[0, c]
+        if (d < tab[1, c]) | (m < tab[3, c]):  # rare: a phase change or a resistant daughter
+            if m >= tab[0, c]:  # phase change
+                active = c & 1
+                if active:
+                    ev[EV_DEACT] += 1
                 else:
-                    nres += k == res_class
-                cells[tail] = d
-                tail += 1
-                n_div += 1
-                na += 2
-            elif m < ithr[1, k]:
-                n_deact += 1
-                if mode_q == MODE_AGENTS:
+                    ev[EV_ACT] += 1
+                if (mode_q if active else mode_a) == MODE_COUNTS:
+                    counts[active ^ 1, c >> 1] += 1.0
+                    ev[EV_DEATH] -= 1  # offsets its count below among the cells gone
+                else:
                     cells[w] = c ^ 1
-                    w += 1
-                    nq += 1
-                else:
-                    counts[0, k] += 1.0
-                    nres -= k == res_class
+                    w += one
             else:
-                n_death += 1
-                nres -= k == res_class
-        else:
-            if m >= iq:
+                ev[EV_MUT] += 1
                 cells[w] = c
-                w += 1
-                nq += 1
-            else:
-                n_act += 1
-                if mode_a == MODE_AGENTS:
-                    cells[w] = c | 1
-                    w += 1
-                    na += 1
-                else:
-                    counts[1, k] += 1.0
-                    nres -= k == res_class
+                w += one
+                cells[tail] = res_code
+                tail += one
+            continue
+        cells[w] = c
+        w += np.uint64(d >= tab[2, c])  # survives
+        cells[tail] = c  # a daughter if it divides, else overwritten
+        tail += np.uint64(m < tab[0, c])
     rs[0] = s0
     rs[1] = s1
     rs[2] = s2
     rs[3] = s3
-    nd = tail - n
+    nu = np.uint64(n)
+    nd = tail - nu
     for j in range(nd):
-        cells[w + j] = cells[n + j]
-    ev[EV_DIV] += n_div
-    ev[EV_DEACT] += n_deact
-    ev[EV_ACT] += n_act
-    ev[EV_MUT] += n_mut
-    ev[EV_DEATH] += n_death
-    cnt[0] = nq
+        cells[w + j] = cells[nu + j]
+    m = np.int64(w + nd)
+    ev[EV_DIV] += np.int64(nd)
+    ev[EV_DEATH] += n - np.int64(w)  # deaths and cells that joined the counts
+    # the survivors' phases and classes, counted apart (cheaper than counting in the loop)
+    na = 0
+    nres = 0
+    res_low = res_code - 1  # the resistant class's codes are res_code - 1 and res_code
+    for i in range(m):
+        na += cells[i] & 1
+        nres += cells[i] >= res_low
+    cnt[0] = m - na
     cnt[1] = na
     cnt[2] = nres
-    return w + nd
+    return m
 
 
 @njit(cache=True)
@@ -632,29 +634,52 @@ def _tcells(te, tpos, nt, cap, p, drive, dt, Y, L, fld, rs, ev):
     scale = S / 9.0 / den if (L > 0 and den > 0.0) else 0.0
     w = 0
     tail = nt
+    e_prev = -1.0
+    q = 0.0
+    q_death = 0.0
+    site = 0
+    s0 = rs[0]
+    s1 = rs[1]
+    s2 = rs[2]
+    s3 = rs[3]
     for j in range(nt):
         e = te[j]
-        f = 1.0 - e * (1.0 - B)
-        site = tpos[j] if L > 0 else 0
-        g = p[P_Z] * fld[F_YNB, site] * scale if L > 0 else win
-        lam = a + g * f
-        q = -math.expm1(-lam * dt) if lam > 0.0 else 0.0
-        u = _rng.uniform(rs)
-        if u < q * a / lam:
+        if L > 0:
+            site = tpos[j]
+        # well mixed, the fates depend on e only, shared by a birth cohort (one run of cells)
+        if L > 0 or e != e_prev:
+            f = 1.0 - e * (1.0 - B)
+            g = p[P_Z] * fld[F_YNB, site] * scale if L > 0 else win
+            lam = a + g * f
+            q = -math.expm1(-lam * dt) if lam > 0.0 else 0.0
+            q_death = q * a / lam
+            e_prev = e
+        m, s0, s1, s2, s3 = _next53(s0, s1, s2, s3)
+        u = np.float64(m) * _TWO_M53
+        if u < q_death:
             ev[EV_TDEATH] += 1
             continue
         te[w] = e_inf + (e - e_inf) * rho
         if L > 0:
-            tpos[w] = _neighbour(site, L, _rng.uniform(rs))
+            m, s0, s1, s2, s3 = _next53(s0, s1, s2, s3)
+            tpos[w] = _neighbour(site, L, np.float64(m) * _TWO_M53)
         w += 1
         if u < q:
             if tail >= cap:
+                rs[0] = s0
+                rs[1] = s1
+                rs[2] = s2
+                rs[3] = s3
                 return -1
             te[tail] = 0.0
             if L > 0:
                 tpos[tail] = site
             tail += 1
             ev[EV_TDIV] += 1
+    rs[0] = s0
+    rs[1] = s1
+    rs[2] = s2
+    rs[3] = s3
     nd = tail - nt
     for j in range(nd):
         te[w + j] = te[nt + j]
@@ -773,24 +798,15 @@ def _nkcells(nka, npos, nnk, cap, p, ap, drive, dt, Y, L, rs, ev):
     S = L * L
     w = 0
     if L == 0:  # the common case, with the stream in registers (as _leukemic_agents)
-        iq = np.int64(math.ceil(q * 9007199254740992.0))
+        iq = np.uint64(math.ceil(q * 9007199254740992.0))
         s0 = rs[0]
         s1 = rs[1]
         s2 = rs[2]
         s3 = rs[3]
         for j in range(nnk):
-            x = s1 * _U5
-            m = np.int64((((x << _U7) | (x >> _U57)) * _U9) >> _U11)
-            t = s1 << _U17
-            s2 ^= s0
-            s3 ^= s1
-            s1 ^= s2
-            s0 ^= s3
-            s2 ^= t
-            s3 = (s3 << _U45) | (s3 >> _U19)
-            if m >= iq:
-                nka[w] = target + (nka[j] - target) * relax
-                w += 1
+            m, s0, s1, s2, s3 = _next53(s0, s1, s2, s3)
+            nka[w] = target + (nka[j] - target) * relax  # kept if it survives
+            w += m >= iq
         rs[0] = s0
         rs[1] = s1
         rs[2] = s2
@@ -876,6 +892,25 @@ def observe(ws, ap, out):
 
 
 @njit(cache=True)
+def _sum(x, n):
+    """x[0] + ... + x[n-1] as four interleaved partial sums: four adds in flight where a serial
+    sum waits on each, in a fixed order (the same on every machine, unlike fastmath)."""
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    m = n - n % 4
+    for j in range(0, m, 4):
+        a0 += x[j]
+        a1 += x[j + 1]
+        a2 += x[j + 2]
+        a3 += x[j + 3]
+    for j in range(m, n):
+        a0 += x[j]
+    return (a0 + a1) + (a2 + a3)
+
+
+@njit(cache=True)
 def step(ws, p, ap, drive, ctl, ev, thr, pend, cnt):
     """Advance one patient by one step of ``ctl[C_DT]`` days (see the module docstring).
 
@@ -904,9 +939,7 @@ def step(ws, p, ap, drive, ctl, ev, thr, pend, cnt):
     tc_n = ws[13]
     for c in range(ix[IX_NCOH]):
         phi_z += tc_n[c] * (1.0 - tc_e[c] * (1.0 - B))
-    sig_a = 0.0
-    for j in range(nnk):
-        sig_a += nka[j]
+    sig_a = _sum(nka, nnk)
     ix[IX_UPDATES] += n + nt + nnk + ix[IX_NCOH]
     if L > 0:
         _fields(cells, cpos, n, te, tpos, nt, nka, npos, nnk, 1.0 - B, L, fld)

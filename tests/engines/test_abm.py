@@ -66,6 +66,16 @@ def test_binomial_sampler_matches_the_pmf(n, p):
     assert stats.chisquare(obs, exp_k).pvalue >= 1e-3
 
 
+def test_register_stream_matches_the_rng_module():
+    s = rng.seed_states(23, 1)[0].copy()
+    words = s.copy()
+    for _ in range(100):
+        m, *new = abm._next53(*words)
+        words = np.array(new, dtype=np.uint64)
+        assert m == rng.next_u64(s) >> np.uint64(11)
+    np.testing.assert_array_equal(words, s)
+
+
 def birth_death(b, d):
     p = cm.PARAMS.vector({})
     for k in (cm.P_XY, cm.P_YX, cm.R_Z, cm.M_KILL, cm.M_N, cm.K_IY, cm.P_Z, cm.K_EX, cm.S_N):
