@@ -139,6 +139,8 @@ def test_seed_states_layout_and_independence_of_stream_count():
     assert a.shape == (8, 4) and a.dtype == np.uint64 and a.flags.c_contiguous
     b = rng.seed_states(42, 3)
     np.testing.assert_array_equal(a[:3], b)  # stream i depends on (seed, i) only
+    few = rng._FEW_STREAMS  # a few streams come from SeedSequence itself, more from the hash
+    np.testing.assert_array_equal(rng.seed_states(42, few + 1)[:few], rng.seed_states(42, few))
     children = np.random.SeedSequence(42).spawn(8)
     np.testing.assert_array_equal(a[5], children[5].generate_state(4, np.uint64))
     assert len({tuple(row) for row in a.tolist()}) == 8
