@@ -317,27 +317,41 @@ def initial_state(p: np.ndarray) -> np.ndarray:
 
 
 def initial_states(P: np.ndarray) -> np.ndarray:
-    """:func:`initial_state` of every row of a parameter matrix ``P`` (n, n_param), vectorised."""
-    P = np.asarray(P, dtype=np.float64)
-    y0 = P[:, Y0]
-    p_xy, p_yx = P[:, P_XY], P[:, P_YX]
-    with np.errstate(divide="ignore", invalid="ignore"):
+    """:func:`initial_state` of every row of a parameter matrix ``P`` (n, n_param)."""
+    P = np.ascontiguousarray(P, dtype=np.float64)
+    out = np.empty((P.shape[0], N_STATE))
+    _initial_states(P, out)
+    return out
+
+
+@njit(cache=True)
+def _initial_states(P, out):
+    """The loop behind :func:`initial_states` (jitted: 5 µs for one patient, where NumPy's
+    per-call overhead made the vectorised form 170 µs)."""
+    for j in range(P.shape[0]):
+        p = P[j]
+        y0 = p[Y0]
         # no activation: X only fills up (to the cap, if any) unless nothing flows back either
-        x0 = np.where(p_xy > 0, p_yx / np.where(p_xy > 0, p_xy, 1.0) * y0,
-                      np.where(p_yx == 0, 0.0, np.inf))  # fmt: skip
-        x0 = np.minimum(x0, P[:, X0_CAP])
-        recruit = P[:, P_Z] * y0 / (P[:, K_Z] ** 2 + y0**2)
-        den = P[:, A] - recruit
-        z0 = np.where(den > 0, P[:, R_Z] / np.where(den > 0, den, 1.0), P[:, R_Z] / P[:, A])
-        drive_e = P[:, K_EX] * y0 / (y0 + P[:, K_EXH])
+        if p[P_XY] > 0:
+            x0 = p[P_YX] / p[P_XY] * y0
+        else:
+            x0 = 0.0 if p[P_YX] == 0 else np.inf
+        x0 = min(x0, p[X0_CAP])
+        recruit = p[P_Z] * y0 / (p[K_Z] ** 2 + y0**2)
+        den = p[A] - recruit
+        z0 = p[R_Z] / den if den > 0 else p[R_Z] / p[A]
+        drive_e = p[K_EX] * y0 / (y0 + p[K_EXH])
         # dE/dt = 0 with F = 1 - E:
         #   recruit E^2 - (drive_e + delta_E + r_z/Z0 + recruit) E + drive_e = 0
-        b = drive_e + P[:, DELTA_E] + P[:, R_Z] / z0 + recruit
+        b = drive_e + p[DELTA_E] + p[R_Z] / z0 + recruit
         # smaller root of recruit E^2 - b E + drive_e = 0, in the form without cancellation
-        root = np.sqrt(np.maximum(b * b - 4.0 * recruit * drive_e, 0.0))
-        e0 = np.where(b > 0, 2.0 * drive_e / np.where(b > 0, b + root, 1.0), 0.0)
-        n0 = P[:, S_N] / (P[:, D_N] * (1.0 + y0 / P[:, K_ND]))
-    return np.stack([x0, y0, z0, e0, n0], axis=1)
+        root = np.sqrt(max(b * b - 4.0 * recruit * drive_e, 0.0))
+        e0 = 2.0 * drive_e / (b + root) if b > 0 else 0.0
+        out[j, 0] = x0
+        out[j, 1] = y0
+        out[j, 2] = z0
+        out[j, 3] = e0
+        out[j, 4] = p[S_N] / (p[D_N] * (1.0 + y0 / p[K_ND]))
 
 
 def immune_window(p: np.ndarray) -> tuple[float, float] | None:
