@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+
 from sim.models.base import ModelSpec
 from sim.params import did_you_mean
 
 
+@functools.cache
 def _registry() -> dict[str, ModelSpec]:
+    import sim
+
+    sim._let_numba_find_blas()  # the models bring numba in: make its start cheap first
     from sim.models import cml_immune
 
     return {cml_immune.SPEC.name: cml_immune.SPEC}
