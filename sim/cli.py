@@ -413,7 +413,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     done_now = f"{res.computed} of {res.chunks} chunks computed now" if args.resume else ""
     rate = f", {n / t['run']:,.0f} runs/s" if t["run"] > 0 and not args.resume else ""
     print(
-        f"  {res.executor}: kernels loaded in {t['startup']:.1f} s; runs {t['run']:.1f} s"
+        f"  {res.executor}: kernels loaded in {t['workers']:.1f} s; runs {t['run']:.1f} s"
         f"{rate} ({t['kernel']:.1f} s in the kernel){'; ' + done_now if done_now else ''}; "
         f"total {t['total']:.1f} s"
     )

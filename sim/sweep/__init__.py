@@ -30,7 +30,8 @@ any scenario (checked as a ``[sweep]`` section is), or ``dataclasses.replace(sc,
 with :class:`sim.scenario.Sweep` and :class:`sim.scenario.SweepParam` (:func:`run_sweep` writes
 it into the scenario text, which workers and the stored provenance read); then
 :func:`run_sweep` and :func:`load_sweep`. Scripts that run sweeps on worker processes need the
-usual ``if __name__ == "__main__":`` guard (workers are spawned, and import the script).
+usual ``if __name__ == "__main__":`` guard (the workers, or the fork server they are forked
+from, import the script).
 
 Modules: :mod:`sim.sweep.design` (addresses, ranges, the sample matrix),
 :mod:`sim.sweep.runs` (design rows to kernel inputs, the kernel), :mod:`sim.sweep.metrics` (what is

@@ -5,8 +5,9 @@ Executors
 ``serial``
     This process, chunk after chunk (the ensemble kernel uses all numba threads).
 ``processes`` (default)
-    A pool of ``workers`` local processes (``spawn``; one numba thread each), which load the
-    kernels while the design and the store are being made.
+    A pool of ``workers`` local processes (one numba thread each). They are forked from a fork
+    server that loads the kernel once (:mod:`sim.sweep.warm`) while the design and the store are
+    being made (``spawn`` where there is no fork server: each worker then loads it itself).
 ``dask``
     A Dask ``distributed`` cluster: the scheduler at ``scheduler`` (``tcp://host:8786``), or a
     ``LocalCluster`` of ``workers`` processes that ``run_sweep`` starts and stops. Workers import
@@ -44,6 +45,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     import pandas as pd
 
     from sim.scenario import Scenario
@@ -185,16 +188,22 @@ def warm_kernels(threads: int | None = None, ensemble: bool = True) -> float:
     return time.perf_counter() - t0
 
 
+_READY_AT = float("nan")
+
+
 def _init_worker(threads: int, ensemble: bool, barrier: Any) -> None:
+    global _READY_AT
     warm_kernels(threads, ensemble)
+    _READY_AT = time.time()
     try:
         barrier.wait(timeout=900)
     except Exception:  # a worker that never came: start anyway
         pass
 
 
-def _ping() -> int:
-    return os.getpid()
+def _ping() -> float:
+    """When this worker had loaded the kernels (``time.time()``)."""
+    return _READY_AT
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,26 +240,47 @@ class _Processes:
     def __init__(self, workers: int | None = None, ensemble: bool = True):
         self.workers = int(workers or _available_cores())
         self.ensemble = ensemble
-        self.pool = None
+        self.pool: Any = None
+        self.launcher: Future | None = None
+        #: seconds from start() until every worker had loaded the kernels (set by ready())
+        self.workers_ready = float("nan")
 
     def start(self) -> None:
         import multiprocessing
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.t0 = time.perf_counter()
+        self.t0_wall = time.time()
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            from multiprocessing import forkserver
+
+            self.ctx = multiprocessing.get_context("forkserver")
+            # the server imports these before it forks any worker ("__main__" is the default)
+            self.ctx.set_forkserver_preload(["__main__", "sim.sweep.warm"])
+            forkserver.ensure_running()  # it loads the kernel now, while the design is made
+        else:
+            self.ctx = multiprocessing.get_context("spawn")
+        # starting a worker waits for the fork server's preload: not in this thread, which makes
+        # the design and the store meanwhile
+        launcher = ThreadPoolExecutor(1, thread_name_prefix="cmlsim-workers")
+        self.launcher = launcher.submit(self._launch)
+        launcher.shutdown(wait=False)
+
+    def _launch(self) -> list[Future]:
         from concurrent.futures import ProcessPoolExecutor
 
-        ctx = multiprocessing.get_context("spawn")
-        barrier = ctx.Barrier(self.workers)
-        self.t0 = time.perf_counter()
         self.pool = ProcessPoolExecutor(
             max_workers=self.workers,
-            mp_context=ctx,
+            mp_context=self.ctx,
             initializer=_init_worker,
-            initargs=(1, self.ensemble, barrier),
+            initargs=(1, self.ensemble, self.ctx.Barrier(self.workers)),
         )
-        self.pings = [self.pool.submit(_ping) for _ in range(self.workers)]
+        return [self.pool.submit(_ping) for _ in range(self.workers)]
 
     def ready(self) -> float:
-        for f in self.pings:
-            f.result()
+        assert self.launcher is not None
+        ready_at = [f.result() for f in self.launcher.result()]
+        self.workers_ready = max(ready_at) - self.t0_wall
         return time.perf_counter() - self.t0
 
     def run(self, tasks: Sequence[tuple]) -> Iterator[dict[str, Any]]:
@@ -265,6 +295,11 @@ class _Processes:
         return f"{self.workers} local processes"
 
     def close(self) -> None:
+        from concurrent.futures import wait
+
+        if self.launcher is not None:
+            wait([self.launcher])  # the pool exists once the launcher has returned
+            self.launcher = None
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
@@ -399,10 +434,11 @@ class SweepRun:
     run_errors : dict
         Run -> error of the runs on which the kernel raised (status 3), from the markers.
     timings : dict
-        Seconds: ``startup`` (workers ready, counted from their start; they start while the
-        design and the store are made), ``design`` (design and store), ``run`` (first task to
-        last result), ``kernel`` (inside the kernel, summed over chunks of this call),
-        ``analysis`` (indices and figures), ``total``.
+        Seconds: ``startup`` (from the executor's start until the runs can begin: the workers
+        start while the design and the store are made), ``workers`` (until every worker had
+        loaded the kernels, by the workers' clocks), ``design`` (design and store), ``run``
+        (first task to last result), ``kernel`` (inside the kernel, summed over chunks of this
+        call), ``analysis`` (indices and figures), ``total``.
     sensitivity : pandas.DataFrame or None
         :func:`sim.sensitivity.analyze` of the sweep's outputs.
     notes : list of str
@@ -562,7 +598,13 @@ def run_sweep(
         run_errors={
             int(j): msg for r in recs.values() for j, msg in r.get("run_errors", {}).items()
         },
-        timings={"startup": startup, "design": t_design, "run": run_s, "kernel": kernel},
+        timings={
+            "startup": startup,
+            "workers": getattr(ex, "workers_ready", startup),
+            "design": t_design,
+            "run": run_s,
+            "kernel": kernel,
+        },
     )
     t_an = time.perf_counter()
     if analysis:

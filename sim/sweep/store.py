@@ -129,6 +129,15 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
+def _unwritten(shape: tuple[int, ...]) -> np.ndarray:
+    """A NaN array of ``shape`` that takes no memory: xarray writes its metadata, and zarr no
+    chunk of it (a chunk equal to the fill value is not written), so every chunk stays pending.
+    zarr compares each chunk with the fill value (~7 ns per element: 0.03 s for 18,432 runs
+    with a 10-year trajectory every 3 months); a lazy dask array would skip that, but building
+    its write graph imports ``distributed`` (0.3-0.4 s)."""
+    return np.broadcast_to(np.float64(np.nan), shape)
+
+
 def create(
     sc: Scenario,
     values: np.ndarray,
@@ -149,7 +158,6 @@ def create(
     overwrite : bool
         Replace ``<root>/<name>/``.
     """
-    import dask.array as da
     import xarray as xr
 
     from sim import models
@@ -178,7 +186,7 @@ def create(
     data: dict[str, Any] = {
         "outcome": (
             ("sample", "metric"),
-            da.full((n, len(names)), np.nan, chunks=(chunk, len(names))),
+            _unwritten((n, len(names))),
             outcome_attrs,
         ),
     }
@@ -193,7 +201,7 @@ def create(
         coords["state"] = ("state", np.array(spec.states, dtype=object))
         data["trajectory"] = (
             ("sample", "time", "state"),
-            da.full((n, t.size, spec.n_state), np.nan, chunks=(chunk, t.size, spec.n_state)),
+            _unwritten((n, t.size, spec.n_state)),
             {
                 "long_name": "model state on a coarse grid",
                 "units_by_state": " ".join(spec.state_units),
@@ -224,7 +232,13 @@ def create(
     root.mkdir(parents=True, exist_ok=True)
     tmp = _make_temp_dir(root, sc.name)
     try:
-        ds.to_zarr(tmp / STORE, compute=False, zarr_format=3, consolidated=False, encoding=encoding)
+        ds.to_zarr(
+            tmp / STORE,
+            zarr_format=3,
+            consolidated=False,
+            encoding=encoding,
+            write_empty_chunks=False,
+        )
         (tmp / CHUNKS).mkdir()
         (tmp / "scenario.toml").write_text(sc.text, encoding="utf-8")
         path = _claim(tmp, root, sc.name, overwrite)
@@ -330,7 +344,8 @@ def load_sweep(path: str | os.PathLike, split: bool = True) -> xr.Dataset:
 
     path = Path(path)
     store = path if path.name == STORE else path / STORE
-    ds = xr.open_zarr(store, consolidated=False).load()
+    # read straight into memory (chunks=None): through dask, the same load imports distributed
+    ds = xr.open_zarr(store, consolidated=False, chunks=None).load()
     code = ds["outcome"].sel(metric="status").drop_vars("metric")
     ds["status"] = code.fillna(STATUS["pending"]).astype(np.int8)
     ds["status"].attrs = {

@@ -1,0 +1,21 @@
+"""Importing this module loads the single-patient ODE kernel into the process.
+
+The ``processes`` executor of :mod:`sim.sweep.execute` starts its workers from a fork server that
+imports this module first: numba starts and the kernel loads from its cache once, in the server,
+while the parent makes the design and the store, and every worker forked from it begins with
+both in memory (with ``spawn``, each worker did all of it again, on the same cores as the parent).
+
+The ensemble kernel is left to the workers: it is ``parallel=True``, and loading it starts numba's
+thread pool; a process with threads must not fork (GNU OpenMP does not survive it).
+"""
+
+from __future__ import annotations
+
+from sim.sweep.execute import warm_kernels
+
+try:
+    #: Seconds it took (NaN if it failed: the workers then load the kernels themselves, and report
+    #: what fails there).
+    SECONDS = warm_kernels(threads=None, ensemble=False)
+except Exception:  # never break the fork server that imports this
+    SECONDS = float("nan")

@@ -1,0 +1,79 @@
+"""The ``processes`` executor: workers forked from a fork server that loaded the kernel give the
+serial executor's results bit for bit, for both kernels (the single-patient one, loaded in the
+server, and the ensemble one, which each worker loads after the fork)."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+from sim import scenario
+from sim.sweep import STATUS, markers, run_sweep
+
+SCENARIO = """
+[scenario]
+name = "{name}"
+model = "cml_immune"
+horizon = "6y"
+seed = 5
+
+[patient]
+hahnel_patient = 10
+
+[[therapy]]
+drug = "imatinib"
+dose = "400mg"
+every = "1d"
+start = "diagnosis"
+
+[protocol]
+monitoring = "eln2020"
+stop = {{ at = "3y" }}
+restart = "loss_of_mmr"
+
+[sweep]
+design = "lhs"
+n = 24
+chunk = 5
+
+[sweep.params]
+patient.s_N = {{ low = 6.3, high = 42.0, scale = "log" }}
+{extra}
+"""
+
+
+def arrays(path: Path) -> dict[str, np.ndarray]:
+    g = zarr.open_group(path / "sweep.zarr", mode="r")
+    return {name: g[name][...] for name in g.array_keys()}
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "",  # model parameters only: the ensemble kernel
+        'protocol.stop.at = { low = "2y", high = "4y" }',  # one kernel call per run
+    ],
+)
+def test_processes_equal_serial_bit_for_bit(tmp_path, extra):
+    sc = scenario.loads(SCENARIO.format(name="t-processes", extra=extra), "t-processes.toml")
+    serial = run_sweep(sc, results_root=tmp_path / "serial", executor="serial", analysis=False)
+    procs = run_sweep(
+        sc, results_root=tmp_path / "processes", executor="processes", workers=2, analysis=False
+    )
+    assert procs.executor == "2 local processes" and not procs.failed
+    workers = {rec["worker"] for rec in markers(procs.path).values()}
+    assert all(w.split(":")[1] != str(os.getpid()) for w in workers)  # written by the workers
+    assert math.isfinite(procs.timings["workers"]) and procs.timings["workers"] > 0
+    a, b = arrays(serial.path), arrays(procs.path)
+    assert (a["outcome"][:, 0] == STATUS["done"]).all()
+    assert a.keys() == b.keys()
+    for name in a:
+        if a[name].dtype.kind in "OTU":
+            assert list(a[name]) == list(b[name]), name
+        else:
+            assert a[name].tobytes() == b[name].tobytes(), name
