@@ -211,8 +211,9 @@ def _dyadic(w, tau):
     only, so it changes with the dose at isolated thresholds."""
     if not (w < tau):
         return tau
-    if not (w > 0.0):
-        return tau * 2.0**-_MAX_LEVEL
+    finest = tau * 2.0**-_MAX_LEVEL
+    if not (w > finest):  # also a w so small that tau / w overflows (a trough of 1e-310)
+        return finest
     k = math.ceil(math.log2(tau / w))
     if k > _MAX_LEVEL:
         k = _MAX_LEVEL
