@@ -30,14 +30,6 @@ from sim.models import cml_immune as cm
 
 SIZES = (10_000, 100_000, 1_000_000)
 MESA_SIZES = (10_000, 100_000)
-_U5 = np.uint64(5)
-_U7 = np.uint64(7)
-_U9 = np.uint64(9)
-_U11 = np.uint64(11)
-_U17 = np.uint64(17)
-_U45 = np.uint64(45)
-_U57 = np.uint64(57)
-_U19 = np.uint64(19)
 
 
 @njit(cache=True)
@@ -46,16 +38,8 @@ def minimal_update(cells, state, threshold):
     write one byte. The floor under any agent update."""
     s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
     for i in range(cells.shape[0]):
-        x = s1 * _U5
-        m = np.int64((((x << _U7) | (x >> _U57)) * _U9) >> _U11)
-        t = s1 << _U17
-        s2 ^= s0
-        s3 ^= s1
-        s1 ^= s2
-        s0 ^= s3
-        s2 ^= t
-        s3 = (s3 << _U45) | (s3 >> _U19)
-        cells[i] = cells[i] ^ (m < threshold)
+        m, s0, s1, s2, s3 = abm._next53(s0, s1, s2, s3)  # the engine's own generator step
+        cells[i] = cells[i] ^ (np.int64(m) < threshold)
     state[0], state[1], state[2], state[3] = s0, s1, s2, s3
 
 
