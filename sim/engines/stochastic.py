@@ -522,10 +522,11 @@ def scale_cells(params: np.ndarray, factor: float) -> np.ndarray:
     Y/factor obey exactly the same ODE (every term is homogeneous under this map), while the
     jump process has ``factor`` times more cells and relatively smaller fluctuations: its mean
     converges to the ODE as ``factor`` grows (the cell-scale argument of DESIGN.md section 6).
+    ``params`` is one vector or a matrix with one patient per row.
     """
     q = np.array(params, dtype=np.float64, copy=True)
     for k in (K_Y, Y0, X0_CAP, K_Z, P_Z, K_EXH, K_NS, K_ND):
-        q[k] *= factor
+        q[..., k] *= factor
     return q
 
 

@@ -120,6 +120,15 @@ def test_scale_cells_leaves_the_ode_invariant():
     np.testing.assert_allclose(b[:, 2:], a[:, 2:], rtol=1e-5)
 
 
+def test_scale_cells_scales_every_row_of_a_matrix():
+    p = cm.PARAMS.vector({})
+    P = np.stack([p, 2.0 * p, 3.0 * p])
+    Q = st.scale_cells(P, 1e-4)
+    for i in range(3):
+        np.testing.assert_array_equal(Q[i], st.scale_cells(P[i], 1e-4))
+    np.testing.assert_array_equal(P[1], 2.0 * p)  # the input is left alone
+
+
 def _chi2_homogeneity(a, b, n_bins=8):
     """p-value of the chi-square test that two samples of counts come from one distribution."""
     pooled = np.concatenate([a, b])
