@@ -8,7 +8,9 @@ each scale through the jump process and the agent engine and returns the fractio
 :func:`plot_cure` draws it and writes the table beside the figure (``<stem>.csv``).
 
 ``python -m sim.plots.cure [OUT_STEM]`` makes the README figure (default patient, imatinib for
-5 years, then stopped; 8 years).
+5 years, then stopped; 8 years); ``python -m sim.plots.cure --years [OUT_STEM]`` the probability
+of cure of a virtual cohort against years of TKI before the stop, without peg-interferon, with it
+alongside the TKI and with it after the stop (:func:`cure_vs_tki_years`, about 2 minutes).
 """
 
 from __future__ import annotations
@@ -121,13 +123,180 @@ def plot_cure(
     return fig
 
 
+#: Years of TKI before the stop for :func:`cure_vs_tki_years`.
+TKI_YEARS = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0)
+
+#: Cell scales of the README figure (one column each): the scale is not identified by the fits.
+YEARS_SCALES = (1e-2, 1e-3)
+
+#: The arms of :func:`cure_vs_tki_years`: peg-interferon never, with the TKI (diagnosis to the
+#: stop) or after the stop (the stop to the end of follow-up).
+IFN_ARMS = ("TKI alone", "peg-IFN with the TKI", "peg-IFN after the stop")
+
+
+def ifn_drive(dose_ug: float = 90.0, tki: float = 0.0) -> np.ndarray:
+    """A constant drive with peg-interferon alfa-2a ``dose_ug`` µg weekly and TKI effect ``tki``.
+
+    The interferon slot holds the course's steady-state interval-mean effect (as
+    ``pk = "interval"``; 0.56 of the maximal effect at 90 µg/week).
+    """
+    from sim.therapy import drive as dv
+    from sim.therapy.interventions import get_product, interval_mean_effect
+
+    prod = get_product("peginterferon-alfa-2a")
+    d = np.zeros(dv.N_DRIVE)
+    d[dv.IFN] = interval_mean_effect(dose_ug * 1e-3, prod.standard_interval, prod.vector())
+    d[dv.TKI] = tki
+    return d
+
+
+def cohort_parameters(
+    n: int, scenario_path: str | os.PathLike | None = None
+) -> tuple[np.ndarray, int]:
+    """The first ``n`` virtual patients of a cohort scenario (default the shipped EURO-SKI one)
+    and the scenario's seed (:func:`sim.cohort.sample_parameters`, table units)."""
+    from pathlib import Path
+
+    from sim import models, scenario
+    from sim.cohort import sample_parameters
+
+    path = (
+        scenario_path or Path(__file__).resolve().parents[2] / "scenarios" / "cohort-euro-ski.toml"
+    )
+    sc = scenario.load(path)
+    P, _ = sample_parameters(sc.cohort, models.get(sc.model), dict(sc.patient), sc.seed, size=n)
+    return P, sc.seed
+
+
+def cure_vs_tki_years(
+    years: Sequence[float] = TKI_YEARS,
+    n: int = 200,
+    scales: Sequence[float] = YEARS_SCALES,
+    follow_up: float = 3 * DAYS_PER_YEAR,
+    seed: int = 20261126,
+    dose_ug: float = 90.0,
+    scenario_path: str | os.PathLike | None = None,
+    params: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Probability of cure and of relapse against years of TKI before a fixed stop, for a virtual
+    cohort, without and with peg-interferon (jump process, :mod:`sim.engines.stochastic`).
+
+    Each patient takes imatinib at its fitted (calibrated) kill rate from diagnosis until the stop
+    at ``years`` and is followed for ``follow_up`` days after it. Arms (:data:`IFN_ARMS`): TKI
+    alone; peg-IFN alfa-2a ``dose_ug`` µg/week from diagnosis until the stop (with the TKI); and
+    peg-IFN from the stop to the end of follow-up, each course as its interval-mean effect
+    (:func:`ifn_drive`). Cure: no quiescent and no active leukemic cell left by the end of
+    follow-up; relapse: true BCR-ABL1 above 0.1 % (loss of MMR) after the stop.
+
+    The patients are the first ``n`` of the shipped EURO-SKI scenario's ``[cohort]`` (resampled
+    Hähnel fits with spread, calibrated; :func:`cohort_parameters`) unless ``params`` (one row per
+    patient, table units) is given. Every arm, stop time and scale uses the same patients and the
+    same random stream per patient (common random numbers), so the differences between arms are
+    paired. Each scale in ``scales`` multiplies the leukemic cell scale
+    (:func:`sim.engines.stochastic.scale_cells`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``cell_scale, arm, years, n, cured, p_cure, ci_low, ci_high, relapsed, p_relapse,
+        rel_low, rel_high`` (Wilson 95 % intervals).
+    """
+    import pandas as pd
+
+    from sim.engines import stochastic
+
+    if params is None:
+        P, _ = cohort_parameters(n, scenario_path)
+    else:
+        P = np.asarray(params, dtype=np.float64)
+        if P.ndim != 2 or P.shape[0] != n:
+            raise ValueError(f"params must have one row per patient ({n}), found shape {P.shape}")
+    off = np.zeros_like(ifn_drive(dose_ug))
+    drives = {IFN_ARMS[0]: (None, None), IFN_ARMS[1]: (ifn_drive(dose_ug, tki=1.0), None),
+              IFN_ARMS[2]: (None, ifn_drive(dose_ug))}  # fmt: skip
+    rows = []
+    for scale in scales:
+        q = stochastic.scale_cells(P, scale)
+        for arm, (drive_on, drive_off) in drives.items():
+            for y in years:
+                stop = y * DAYS_PER_YEAR
+                horizon = stop + follow_up
+                res = stochastic.simulate_stochastic(
+                    q, None, stop, horizon, seed, n, np.array([0.0, horizon]),
+                    drive_on=drive_on, drive_off=off if drive_off is None else drive_off,
+                )  # fmt: skip
+                k = int(res["eradicated"].sum())
+                r = int(res["relapsed"].sum())
+                lo, hi = stochastic.wilson_interval(k, n)
+                rlo, rhi = stochastic.wilson_interval(r, n)
+                rows.append({"cell_scale": scale, "arm": arm, "years": y, "n": n, "cured": k,
+                             "p_cure": k / n, "ci_low": lo, "ci_high": hi, "relapsed": r,
+                             "p_relapse": r / n, "rel_low": rlo, "rel_high": rhi})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def plot_cure_vs_years(
+    table: pd.DataFrame,
+    path_stem: str | os.PathLike | None = None,
+    formats: Sequence[str] = ("png", "pdf"),
+    kind: str = "nature",
+) -> Figure:
+    """Probability of cure (top row) and of relapse (bottom row) against years of TKI before the
+    stop, one line per arm with 95 % intervals, one column per cell scale.
+
+    Writes ``<path_stem>.<fmt>`` and the source data ``<path_stem>.csv`` when a stem is given.
+    """
+    from matplotlib.figure import Figure
+
+    from sim.plots.trajectory import save_figure
+
+    colors = [OKABE_ITO["blue"], OKABE_ITO["bluish_green"], OKABE_ITO["vermillion"]]
+    scales = list(dict.fromkeys(table["cell_scale"]))
+    with use_style(kind):
+        width = "single" if len(scales) == 1 else "double"
+        fig = Figure(figsize=figsize(width, 100.0, journal=kind), layout="constrained")
+        axes = fig.subplots(2, len(scales), sharex=True, sharey=True, squeeze=False)
+        for c, scale in enumerate(scales):
+            part = table[table["cell_scale"] == scale]
+            for r, (col, lo, hi, ylabel) in enumerate((
+                ("p_cure", "ci_low", "ci_high", "Probability of cure (%)"),
+                ("p_relapse", "rel_low", "rel_high", "Probability of relapse (%)"),
+            )):  # fmt: skip
+                ax = axes[r, c]
+                for i, (arm, t) in enumerate(part.groupby("arm", sort=False)):
+                    y = 100 * t[col].to_numpy()
+                    err = [y - 100 * t[lo].to_numpy(), 100 * t[hi].to_numpy() - y]
+                    ax.errorbar(t["years"].to_numpy(), y, yerr=err, color=colors[i % 3],
+                                marker="os^"[i % 3], markersize=3, linewidth=0.9, capsize=1.5,
+                                linestyle=("-", "--", ":")[i % 3], label=arm)  # fmt: skip
+                ax.set_ylim(-3, 103)
+                if c == 0:
+                    ax.set_ylabel(ylabel)
+                if r == 1:
+                    ax.set_xlabel("Years of TKI before the stop")
+                ax.set_title("abcdefgh"[r * len(scales) + c], loc="left", fontweight="bold")
+            axes[0, c].set_title(f"cell scale {scale:g}", loc="center", fontweight="normal")
+        axes[0, 0].legend(frameon=False, loc="upper left")
+        if path_stem is not None:
+            save_figure(fig, path_stem, formats, title="cmlsim probability of cure vs years of TKI")
+            table.to_csv(f"{os.fspath(path_stem)}.csv", index=False)
+    return fig
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Compute the default table and write the figure (default ``results/readme/cure-vs-scale``)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    stem = args[0] if args else os.path.join("results", "readme", "cure-vs-scale")
+    years = "--years" in args
+    args = [a for a in args if a != "--years"]
+    default = "cure-vs-tki-years" if years else "cure-vs-scale"
+    stem = args[0] if args else os.path.join("results", "readme", default)
     os.makedirs(os.path.dirname(stem) or ".", exist_ok=True)
-    table = cure_vs_scale()
-    plot_cure(table, stem)
+    if years:
+        table = cure_vs_tki_years()
+        plot_cure_vs_years(table, stem)
+    else:
+        table = cure_vs_scale()
+        plot_cure(table, stem)
     print(table.to_string(index=False))
     return 0
 
