@@ -444,6 +444,42 @@ def test_metrics_tfr_indicators_and_outcome_classes():
     )
 
 
+def test_final_readout_with_a_parameter_vector_per_run_equals_one_call_per_run():
+    from sim.models import cml_immune
+
+    spec = cml_immune.SPEC
+    gen = np.random.default_rng(3)
+    m = 50
+    final = gen.lognormal(0.0, 3.0, (m, spec.n_state))
+    p = np.tile(spec.params.vector({}), (m, 1))
+    p[:, spec.params.index("K_y")] *= gen.uniform(0.5, 2.0, m)  # the readout's own parameter
+    one_by_one = np.array([spec.readout_array(final[j : j + 1], p[j])[0] for j in range(m)])
+    got = metrics.final_readout(spec, final, p)
+    assert got.shape == (m,) and got.tobytes() == one_by_one.tobytes()
+    assert len(set(got)) == m  # every run its own value: the parameters did reach each row
+    # a readout that takes one parameter vector only is called once per run instead
+    calls = []
+
+    def scalar_only(y, q):
+        calls.append(1)
+        return 100.0 * np.asarray(y)[..., 1] / float(q[spec.params.index("K_y")])
+
+    scalar = dataclasses.replace(spec, readout_array=scalar_only)
+    assert metrics.final_readout(scalar, final, p).tobytes() == one_by_one.tobytes()
+    assert len(calls) == m + 1  # the transposed try, then every run
+
+
+def test_runner_streams_are_the_sweeps_rows_whatever_is_asked_first():
+    sc = scen(MIXED)
+    ref = rng.seed_states(sc.seed, 120)
+    runner = Runner(sc)
+    for first, stop in [(5, 9), (0, 3), (30, 120), (100, 101), (0, 120)]:
+        got = runner.streams(first, stop)
+        assert got.tobytes() == ref[first:stop].tobytes()
+        got[:] = 0  # a copy: the kernel advances it in place
+    assert runner.streams(0, 120).tobytes() == ref.tobytes()
+
+
 # ---------------------------------------------------------------------------------------------
 # store, executors, resume
 

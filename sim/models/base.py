@@ -46,7 +46,9 @@ class ModelSpec:
     reference: str
     presets: dict | None = None
     atol_scale: tuple[float, ...] | None = None
-    #: ``readout_array(y, p)``: the readout of every row of a (n_t, n_state) trajectory at once
+    #: ``readout_array(y, p)``: the readout of every row of a (n_t, n_state) trajectory at once.
+    #: Written element-wise in the parameters (``p[K]`` only), it also takes ``P.T`` for a
+    #: (n_param, m) matrix of one parameter vector per row, which the sweep's metrics use.
     readout_array: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
 
     def atol(self, rtol: float) -> np.ndarray:

@@ -101,6 +101,7 @@ def _context(path: str, sweep_id: str) -> _Context:
     group = store.zarr_group(path)
     assert sc.sweep is not None
     values = np.column_stack([np.asarray(group[p.name][:]) for p in sc.sweep.params])
+    runner.streams(0, layout.n)  # every run's random stream, once
     names = metrics.metric_names(runner.model)
     ctx = _Context(layout, runner, values, store.Writer(layout), names.index("solver_failures"))
     _CONTEXTS.clear()  # one sweep at a time per process

@@ -11,17 +11,20 @@ Kernel calls
     Only model parameters swept: one ``simulate_ensemble`` call per chunk (the ensemble kernel,
     ``prange`` over runs with the process's numba threads). A therapy, protocol or intervention
     value swept: the ensemble kernel takes one schedule for all its rows, so the runs of a chunk
-    go through ``simulate_one`` in a plain Python loop over rows, each with its own arrays. The
-    loop costs about 5 µs of dispatch per run (measured: 8.3 µs per one-day run against 4.0 µs
-    inside the ensemble), 1-2 % of a 10-year run, and no parallelism inside the chunk: chunks run
-    in parallel on the executor's workers instead. Both paths give bit-identical numbers.
+    go through ``simulate_one`` in a plain Python loop over rows, each with its own arrays (the
+    per-run views are made by iterating the arrays, not by indexing them run by run). The loop
+    costs about 3 µs of dispatch per run, 1-2 % of a 10-year run, and no parallelism inside the
+    chunk: chunks run in parallel on the executor's workers instead. Both paths give
+    bit-identical numbers.
 Random streams
     Run ``j`` of the sweep (its global sample index) takes stream ``j`` of
-    ``sim.engines.rng.seed_states(seed, n)``, whatever chunk or worker runs it.
+    ``sim.engines.rng.seed_states(seed, n)``, whatever chunk or worker runs it. A runner computes
+    the streams once (:meth:`Runner.streams`), not again for every chunk.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -29,6 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from types import ModuleType
 
     from sim.models.base import ModelSpec
@@ -104,6 +108,7 @@ class Runner:
         self.names = [name for name, _ in run.KERNEL_ARGUMENTS]
         self.per_run = {name for name, per in run.KERNEL_ARGUMENTS if per}
         self._moves_ivs = self._stop_moves_interventions()
+        self._streams = np.empty((0, 4), dtype=np.uint64)
 
     # -- inputs
     def _stop_moves_interventions(self) -> bool:
@@ -236,17 +241,35 @@ class Runner:
                 ivs[:, k, kern.IV_OFFSET] = off + 0.0
 
     # -- running
+    def streams(self, first: int, stop: int) -> np.ndarray:
+        """The random streams of runs ``first .. stop - 1`` (a fresh ``(stop - first, 4)`` copy).
+
+        Rows of ``sim.engines.rng.seed_states(seed, n)`` depend only on the seed and the row, so
+        the runner computes them once, for the largest ``stop`` asked so far (at least doubling,
+        so a worker's chunks cost a few calls in all, not one pass over the streams per chunk).
+        """
+        from sim.engines import rng
+
+        if stop > self._streams.shape[0]:
+            self._streams = rng.seed_states(self.sc.seed, max(stop, 2 * self._streams.shape[0]))
+        return self._streams[first:stop].copy()
+
+    @staticmethod
+    def rows(args: list, per: list[bool]) -> Iterator[tuple]:
+        """The arguments of each run's ``simulate_one`` call: row ``j`` of the per-run arrays
+        (views, made by iterating them), the shared ones as they are."""
+        m = args[0].shape[0]
+        return zip(*[iter(x) if pr else itertools.repeat(x, m) for x, pr in zip(args, per)])
+
     def arguments(self, values: np.ndarray, first: int) -> tuple[list, list[bool], dict]:
         """The kernel's arguments for design rows ``values`` (m, D), the runs ``first`` ..
         ``first + m - 1`` of the sweep: the list in ``sim.run.KERNEL_ARGUMENTS`` order, which of
         them have one row per run, and the same by name. Outputs are allocated fresh (visit and
         event logs with no rows: the sweep keeps neither, and the kernel only writes them)."""
-        from sim.engines import rng
-
         m = values.shape[0]
         a = self.inputs(values)
         tmpl = self.template
-        a["state"] = rng.seed_states(self.sc.seed, first + m)[first:].copy()
+        a["state"] = self.streams(first, first + m)
         for name in ("y_out", "d_out", "iv_out"):
             a[name] = np.full((m, *tmpl[name].shape), np.nan)
         a["visits"] = np.full((m, 0, tmpl["visits"].shape[1]), np.nan)
@@ -269,8 +292,8 @@ class Runner:
             self.kern.simulate_ensemble(*args)
         else:
             one = self.kern.simulate_one
-            for j in range(args[0].shape[0]):
-                one(*[x[j] if pr else x for x, pr in zip(args, per)])
+            for row in self.rows(args, per):
+                one(*row)
         return time.perf_counter() - t0
 
     def _one_by_one(self, args: list, per: list[bool]) -> tuple[float, dict[int, str]]:
@@ -278,9 +301,9 @@ class Runner:
         errors = {}
         one = self.kern.simulate_one
         t0 = time.perf_counter()
-        for j in range(args[0].shape[0]):
+        for j, row in enumerate(self.rows(args, per)):
             try:
-                one(*[x[j] if pr else x for x, pr in zip(args, per)])
+                one(*row)
             except Exception as exc:  # one run's numerical failure, not the chunk's
                 errors[j] = f"{type(exc).__name__}: {exc}"
         return time.perf_counter() - t0, errors

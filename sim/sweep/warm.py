@@ -1,15 +1,20 @@
-"""Importing this module loads the single-patient ODE kernel into the process.
+"""Importing this module loads the single-patient ODE kernel and the sweep modules into a process.
 
 The ``processes`` executor of :mod:`sim.sweep.execute` starts its workers from a fork server that
 imports this module first: numba starts and the kernel loads from its cache once, in the server,
 while the parent makes the design and the store, and every worker forked from it begins with
 both in memory (with ``spawn``, each worker did all of it again, on the same cores as the parent).
+The modules a worker needs for its first chunk are imported here too (zarr alone takes 0.3-0.5 s,
+which every worker otherwise spent at its first chunk, inside the runs). Importing zarr starts no
+thread (its I/O thread starts at the first read or write), so the server can still fork.
 
 The ensemble kernel is left to the workers: it is ``parallel=True``, and loading it starts numba's
 thread pool; a process with threads must not fork (GNU OpenMP does not survive it).
 """
 
 from __future__ import annotations
+
+import importlib
 
 from sim.sweep.execute import warm_kernels
 
@@ -19,3 +24,19 @@ try:
     SECONDS = warm_kernels(threads=None, ensemble=False)
 except Exception:  # never break the fork server that imports this
     SECONDS = float("nan")
+
+#: What a worker's first chunk imports (:func:`sim.sweep.execute.run_chunk`).
+PRELOAD = (
+    "zarr",
+    "sim.run",
+    "sim.scenario",
+    "sim.sweep.metrics",
+    "sim.sweep.runs",
+    "sim.sweep.store",
+)
+
+for _name in PRELOAD:
+    try:
+        importlib.import_module(_name)
+    except Exception:  # the workers import what they need themselves
+        pass

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -77,3 +79,19 @@ def test_processes_equal_serial_bit_for_bit(tmp_path, extra):
             assert list(a[name]) == list(b[name]), name
         else:
             assert a[name].tobytes() == b[name].tobytes(), name
+
+
+def test_the_fork_server_preload_imports_the_store_library_and_starts_no_thread():
+    """Workers fork from a server that imported :mod:`sim.sweep.warm`: it has the store library
+    loaded for their first chunk, and no thread (a process with threads must not fork)."""
+    code = (
+        "import sys, threading\n"
+        "import sim.sweep.warm as w\n"
+        "assert w.SECONDS == w.SECONDS, 'kernel load failed'\n"
+        "missing = [m for m in w.PRELOAD if m not in sys.modules]\n"
+        "print(threading.active_count(), missing)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=True
+    )
+    assert out.stdout.split() == ["1", "[]"]
