@@ -13,6 +13,20 @@ function as an argument, so the model's ``rhs`` and ``readout`` are module globa
 is the kernel for ``cml_immune``; :mod:`sim.engines.binding` writes a copy for any other model by
 rewriting the one import line marked ``model-binding``.
 
+Reference counts. numba updates an array's reference count (an atomic add, then a subtract) for
+every array argument of an inlined helper unless it can prove the pair redundant, and it cannot
+when the helper's body calls a function that is not inlined, may raise, returns early or sits
+inside one branch. Those updates were a quarter of the canonical trajectory's time. So the
+kernels are compiled with ``error_model="numpy"`` (a division by zero gives inf or NaN as in
+NumPy, and a non-finite state ends the run as a solver failure, instead of raising inside
+numba), and the helpers inlined into the step loops call nothing and have one exit: the drive
+update (:func:`_drive`, not inlined) is written in the integrators' own bodies, and milestone
+crossings are located by a called function only in the steps that have one. Together 1.6x
+faster on the canonical trajectory (A/B in one process). Results move by rounding only (no
+division checks, another instruction order): over the shipped scenarios and 60 cohort patients,
+the median relative change of an output was 1e-12 and the largest 7e-9, with the same step
+counts.
+
 Array layouts (column indices are module constants, frozen into the kernels):
 
 - therapy schedule ``sched[k, :]``: ``SCH_START, SCH_END`` (days; ``inf`` = open),
@@ -125,7 +139,7 @@ OK, FAILED, STIFF = 0, 1, 2
 MAX_STEPS = 5_000_000
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _drive(t, tk, drive):
     """Fill the drive vector at time t from the drive kinetics state (closed-form PK).
 
@@ -159,22 +173,14 @@ def _drive(t, tk, drive):
                 drive[slot] += e
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _eval(t, y, p, tk, drive, out, stats):
     _drive(t, tk, drive)
     rhs(t, y, p, drive, out)
     stats[ST_RHS] += 1
 
 
-@njit(cache=True, inline="always")
-def _stage(t, y, p, tk, drive, out, constant):
-    """One right-hand-side evaluation inside a segment; a constant drive is not recomputed."""
-    if not constant:
-        _drive(t, tk, drive)
-    rhs(t, y, p, drive, out)
-
-
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _drive_is_constant(tk):
     """True when the drive cannot change within a segment (constant TKI effect, no
     intervention with resolved doses active)."""
@@ -186,7 +192,7 @@ def _drive_is_constant(tk):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def initial_step(t, y, f, p, tk, drive, rtol, atol, tmp, ftmp, stats):
     """Starting step size (Hairer, Nørsett & Wanner I, section II.4; as SciPy's
     ``select_initial_step``)."""
@@ -215,7 +221,7 @@ def initial_step(t, y, f, p, tk, drive, rtol, atol, tmp, ftmp, stats):
     return min(100.0 * h0, h1)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _bisect_crossing(thr, h, t_old, y_old, K, p, tmp, lo, hi):
     """Time in (t_old + lo h, t_old + hi h] where the dense readout crosses thr (bisection)."""
     _m.dense(lo, h, y_old, K, tmp, N_STATE)
@@ -230,77 +236,109 @@ def _bisect_crossing(thr, h, t_old, y_old, K, p, tmp, lo, hi):
     return t_old + hi * h
 
 
-@njit(cache=True, inline="always")
+#: Milestone crossings found in a step by :func:`_track_step` (bits of its first result).
+CROSS_MMR, CROSS_MR4, CROSS_MR45, CROSS_LOSS = 1, 2, 4, 8
+
+
+@njit(cache=True, error_model="numpy", inline="always")
 def _track_step(t_old, h, y_old, y_new, K, p, summary, post_stop, tmp):
-    """True-state milestones from one accepted step, judged on the dense output."""
+    """True-state milestones from one accepted step, judged on the dense output.
+
+    Updates the maximum after the stop and returns ``(crossings, lo, hi)``: the ``CROSS_*`` bits
+    of the milestones first crossed in this step, and the fraction of the step ``(lo, hi]`` that
+    holds the first rise above MMR. The caller locates the crossings with
+    :func:`_resolve_crossings` (rarely: a few steps per run).
+
+    This helper is inlined into the step loops, so it calls nothing and has one exit and no
+    branch around its whole body: numba then drops the reference-count updates of its array
+    arguments, which otherwise cost twelve atomic updates per step (see the module docstring).
+    """
+    crossings = 0
+    lo = 0.0
+    hi = 1.0
     searching = np.isnan(summary[S_T_MR45])  # MR4.5 is the last of the three to be reached
-    if not (searching or post_stop):
-        return
     r_old = readout(y_old, p)
     r_new = readout(y_new, p)
     # first downward crossings of MMR, MR4, MR4.5 (true values)
     if searching and r_new <= _qpcr.MMR:
         if np.isnan(summary[S_T_MMR]) and r_old > _qpcr.MMR:
-            summary[S_T_MMR] = _bisect_crossing(_qpcr.MMR, h, t_old, y_old, K, p, tmp, 0.0, 1.0)
+            crossings |= CROSS_MMR
         if np.isnan(summary[S_T_MR4]) and r_old > _qpcr.MR4 and r_new <= _qpcr.MR4:
-            summary[S_T_MR4] = _bisect_crossing(_qpcr.MR4, h, t_old, y_old, K, p, tmp, 0.0, 1.0)
+            crossings |= CROSS_MR4
         if r_old > _qpcr.MR45 and r_new <= _qpcr.MR45:
-            summary[S_T_MR45] = _bisect_crossing(_qpcr.MR45, h, t_old, y_old, K, p, tmp, 0.0, 1.0)
+            crossings |= CROSS_MR45
     if post_stop:
         if np.isnan(summary[S_MAX_AFTER_STOP]) or r_old > summary[S_MAX_AFTER_STOP]:
             summary[S_MAX_AFTER_STOP] = r_old
         if r_new > summary[S_MAX_AFTER_STOP]:
             summary[S_MAX_AFTER_STOP] = r_new
-        if max(r_old, r_new) < _qpcr.MMR / 3.0:
-            return  # far below MMR: the step ends suffice (interior peaks matter only near it)
-        # near MMR: the maximum from four points per step (dense output), and the first rise
-        # above MMR located by bisection
-        prev = r_old
-        prev_th = 0.0
-        for q in range(1, 5):
-            th = 0.25 * q
-            _m.dense(th, h, y_old, K, tmp, N_STATE)
-            r = readout(tmp, p)
-            if r > summary[S_MAX_AFTER_STOP] or np.isnan(summary[S_MAX_AFTER_STOP]):
-                summary[S_MAX_AFTER_STOP] = r
-            if np.isnan(summary[S_T_LOSS_TRUE]) and prev <= _qpcr.MMR and r > _qpcr.MMR:
-                summary[S_T_LOSS_TRUE] = _bisect_crossing(
-                    _qpcr.MMR, h, t_old, y_old, K, p, tmp, prev_th, th
-                )
-            prev = r
-            prev_th = th
+        # far below MMR the step ends suffice (interior peaks matter only near it); near MMR:
+        # the maximum from four points per step (dense output), and the first rise above MMR
+        if max(r_old, r_new) >= _qpcr.MMR / 3.0:
+            prev = r_old
+            prev_th = 0.0
+            for q in range(1, 5):
+                th = 0.25 * q
+                _m.dense(th, h, y_old, K, tmp, N_STATE)
+                r = readout(tmp, p)
+                if r > summary[S_MAX_AFTER_STOP] or np.isnan(summary[S_MAX_AFTER_STOP]):
+                    summary[S_MAX_AFTER_STOP] = r
+                if (
+                    crossings & CROSS_LOSS == 0
+                    and np.isnan(summary[S_T_LOSS_TRUE])
+                    and prev <= _qpcr.MMR
+                    and r > _qpcr.MMR
+                ):
+                    crossings |= CROSS_LOSS
+                    lo = prev_th
+                    hi = th
+                prev = r
+                prev_th = th
+    return crossings, lo, hi
 
 
-@njit(cache=True, inline="always")
-def _outputs_at_start(t0, y, tk, drive, t_out, y_out, d_out, io):
-    """Output rows at or before a segment start: the row exactly at ``t0`` gets ``y``."""
+@njit(cache=True, error_model="numpy")
+def _resolve_crossings(crossings, lo, hi, t_old, h, y_old, K, p, summary, tmp):
+    """The times of the crossings :func:`_track_step` found in a step (bisection on the dense
+    output)."""
+    if crossings & CROSS_MMR:
+        summary[S_T_MMR] = _bisect_crossing(_qpcr.MMR, h, t_old, y_old, K, p, tmp, 0.0, 1.0)
+    if crossings & CROSS_MR4:
+        summary[S_T_MR4] = _bisect_crossing(_qpcr.MR4, h, t_old, y_old, K, p, tmp, 0.0, 1.0)
+    if crossings & CROSS_MR45:
+        summary[S_T_MR45] = _bisect_crossing(_qpcr.MR45, h, t_old, y_old, K, p, tmp, 0.0, 1.0)
+    if crossings & CROSS_LOSS:
+        summary[S_T_LOSS_TRUE] = _bisect_crossing(_qpcr.MMR, h, t_old, y_old, K, p, tmp, lo, hi)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _outputs_at_start(t0, y, t_out, y_out, io):
+    """Skip the output rows before a segment start; the row exactly at ``t0`` gets ``y``, and
+    its index is returned (-1 if none) so that the caller writes its drive row."""
     n_out = t_out.shape[0]
+    at = -1
     while io[0] < n_out and t_out[io[0]] <= t0:
         if t_out[io[0]] == t0:
-            _drive(t0, tk, drive)
+            at = io[0]
             for i in range(N_STATE):
-                y_out[io[0], i] = y[i]
-            for i in range(drive.shape[0]):
-                d_out[io[0], i] = drive[i]
+                y_out[at, i] = y[i]
         io[0] += 1
+    return at
 
 
-@njit(cache=True, inline="always")
-def _outputs_in_step(t, h, t_new, y, K, tk, drive, constant, t_out, y_out, d_out, io, tmp):
-    """Output rows in (t, t_new] from the accepted step's dense output (non-negative)."""
+@njit(cache=True, error_model="numpy", inline="always")
+def _outputs_in_step(t, h, t_new, y, K, t_out, y_out, io, tmp):
+    """State rows in (t, t_new] from the accepted step's dense output (non-negative); the
+    caller writes their drive rows (rows ``i0 .. io[0] - 1`` for ``i0 = io[0]`` on entry)."""
     n_out = t_out.shape[0]
     while io[0] < n_out and t_out[io[0]] <= t_new:
         _m.dense((t_out[io[0]] - t) / h, h, y, K, tmp, N_STATE)
-        if not constant:
-            _drive(t_out[io[0]], tk, drive)
         for i in range(N_STATE):
             y_out[io[0], i] = max(tmp[i], 0.0)
-        for i in range(_dv.N_DRIVE):
-            d_out[io[0], i] = drive[i]
         io[0] += 1
 
 
-@njit(cache=True, fastmath={"nsz", "arcp", "contract", "reassoc"})
+@njit(cache=True, error_model="numpy", fastmath={"nsz", "arcp", "contract", "reassoc"})
 def integrate(
     t0, t1, y, f, p, tk, drive, rtol, atol, h, K, ynew, err, tmp,
     t_out, y_out, d_out, io, summary, post_stop, stats, t_soft, y_prev, K_prev,
@@ -319,7 +357,11 @@ def integrate(
     """
     n = N_STATE  # a compile-time constant: the stage loops unroll
     t = t0
-    _outputs_at_start(t0, y, tk, drive, t_out, y_out, d_out, io)
+    at = _outputs_at_start(t0, y, t_out, y_out, io)
+    if at >= 0:
+        _drive(t0, tk, drive)
+        for i in range(_dv.N_DRIVE):
+            d_out[at, i] = drive[i]
     h_first = -1.0
     constant = _drive_is_constant(tk)
     if constant:
@@ -347,18 +389,26 @@ def integrate(
                 return h, h_first, FAILED, t, t, 0.0
             for i in range(n):
                 tmp[i] = y[i] + h * _m.A21 * K[0, i]
-            _stage(t + _m.C2 * h, tmp, p, tk, drive, K[1], constant)
+            if not constant:
+                _drive(t + _m.C2 * h, tk, drive)
+            rhs(t + _m.C2 * h, tmp, p, drive, K[1])
             for i in range(n):
                 tmp[i] = y[i] + h * (_m.A31 * K[0, i] + _m.A32 * K[1, i])
-            _stage(t + _m.C3 * h, tmp, p, tk, drive, K[2], constant)
+            if not constant:
+                _drive(t + _m.C3 * h, tk, drive)
+            rhs(t + _m.C3 * h, tmp, p, drive, K[2])
             for i in range(n):
                 tmp[i] = y[i] + h * (_m.A41 * K[0, i] + _m.A42 * K[1, i] + _m.A43 * K[2, i])
-            _stage(t + _m.C4 * h, tmp, p, tk, drive, K[3], constant)
+            if not constant:
+                _drive(t + _m.C4 * h, tk, drive)
+            rhs(t + _m.C4 * h, tmp, p, drive, K[3])
             for i in range(n):
                 tmp[i] = y[i] + h * (
                     _m.A51 * K[0, i] + _m.A52 * K[1, i] + _m.A53 * K[2, i] + _m.A54 * K[3, i]
                 )
-            _stage(t + _m.C5 * h, tmp, p, tk, drive, K[4], constant)
+            if not constant:
+                _drive(t + _m.C5 * h, tk, drive)
+            rhs(t + _m.C5 * h, tmp, p, drive, K[4])
             for i in range(n):
                 tmp[i] = y[i] + h * (
                     _m.A61 * K[0, i]
@@ -368,7 +418,9 @@ def integrate(
                     + _m.A65 * K[4, i]
                 )
             t_new = t1 if last else t + h
-            _stage(t_new, tmp, p, tk, drive, K[5], constant)
+            if not constant:
+                _drive(t_new, tk, drive)
+            rhs(t_new, tmp, p, drive, K[5])
             for i in range(n):
                 ynew[i] = y[i] + h * (
                     _m.B1 * K[0, i]
@@ -377,7 +429,9 @@ def integrate(
                     + _m.B5 * K[4, i]
                     + _m.B6 * K[5, i]
                 )
-            _stage(t_new, ynew, p, tk, drive, K[6], constant)
+            if not constant:
+                _drive(t_new, tk, drive)
+            rhs(t_new, ynew, p, drive, K[6])
             n_rhs += 6
             for i in range(n):
                 err[i] = h * (
@@ -419,8 +473,16 @@ def integrate(
             stats[ST_NONSTIFF_CTR] += 1
             if stats[ST_NONSTIFF_CTR] >= _ro.NONSTIFF_RESET:
                 stats[ST_STIFF_CTR] = 0
-        _outputs_in_step(t, h, t_new, y, K, tk, drive, constant, t_out, y_out, d_out, io, tmp)
-        _track_step(t, h, y, ynew, K, p, summary, post_stop, tmp)
+        i0 = io[0]
+        _outputs_in_step(t, h, t_new, y, K, t_out, y_out, io, tmp)
+        for j in range(i0, io[0]):
+            if not constant:
+                _drive(t_out[j], tk, drive)
+            for i in range(_dv.N_DRIVE):
+                d_out[j, i] = drive[i]
+        crossings, lo, hi = _track_step(t, h, y, ynew, K, p, summary, post_stop, tmp)
+        if crossings:
+            _resolve_crossings(crossings, lo, hi, t, h, y, K, p, summary, tmp)
         crossed = (t < t_soft <= t_new and t_soft < t1) or became_stiff
         if crossed:  # keep this step's dense output for the visit inside it
             for i in range(n):
@@ -440,7 +502,9 @@ def integrate(
                 return h, h_first, FAILED, t, t, 0.0
             y[i] = ynew[i]
         if clipped:
-            _stage(t_new, y, p, tk, drive, K[6], constant)
+            if not constant:
+                _drive(t_new, tk, drive)
+            rhs(t_new, y, p, drive, K[6])
             n_rhs += 1
         for i in range(n):
             K[0, i] = K[6, i]
@@ -469,7 +533,7 @@ def integrate(
     return h, h_first, OK, t1, t1, 0.0
 
 
-@njit(cache=True, fastmath={"nsz", "arcp", "contract", "reassoc"})
+@njit(cache=True, error_model="numpy", fastmath={"nsz", "arcp", "contract", "reassoc"})
 def integrate_stiff(
     t0, t1, y, f, p, tk, drive, rtol, atol, h, K, ynew, err, tmp,
     t_out, y_out, d_out, io, summary, post_stop, stats, t_soft, y_prev, K_prev, U, Jm, LU, piv,
@@ -483,7 +547,11 @@ def integrate_stiff(
     """
     n = N_STATE
     t = t0
-    _outputs_at_start(t0, y, tk, drive, t_out, y_out, d_out, io)
+    at = _outputs_at_start(t0, y, t_out, y_out, io)
+    if at >= 0:
+        _drive(t0, tk, drive)
+        for i in range(_dv.N_DRIVE):
+            d_out[at, i] = drive[i]
     h_first = -1.0
     constant = _drive_is_constant(tk)
     if constant:
@@ -500,7 +568,9 @@ def integrate_stiff(
             yj = y[j]
             dj = 1.5e-8 * max(abs(yj), atol[j] / rtol)
             y[j] = yj + dj
-            _stage(t, y, p, tk, drive, tmp, constant)
+            if not constant:
+                _drive(t, tk, drive)
+            rhs(t, y, p, drive, tmp)
             y[j] = yj
             for i in range(n):
                 Jm[i, j] = -(tmp[i] - f[i]) / dj
@@ -510,7 +580,9 @@ def integrate_stiff(
                 U[6, i] = 0.0
         else:
             dt = 1.5e-8 * max(1.0, abs(t))
-            _stage(t + dt, y, p, tk, drive, tmp, constant)
+            if not constant:
+                _drive(t + dt, tk, drive)
+            rhs(t + dt, y, p, drive, tmp)
             n_rhs += 1
             for i in range(n):
                 U[6, i] = (tmp[i] - f[i]) / dt
@@ -542,21 +614,27 @@ def integrate_stiff(
                 # stage 2
                 for i in range(n):
                     tmp[i] = y[i] + _ro.A21 * U[0, i]
-                _stage(t + _ro.C2 * h, tmp, p, tk, drive, U[1], constant)
+                if not constant:
+                    _drive(t + _ro.C2 * h, tk, drive)
+                rhs(t + _ro.C2 * h, tmp, p, drive, U[1])
                 for i in range(n):
                     U[1, i] += (_ro.C21 * U[0, i]) / h + h * _ro.D2 * U[6, i]
                 _ro.lu_solve(LU, piv, U[1], n)
                 # stage 3
                 for i in range(n):
                     tmp[i] = y[i] + _ro.A31 * U[0, i] + _ro.A32 * U[1, i]
-                _stage(t + _ro.C3 * h, tmp, p, tk, drive, U[2], constant)
+                if not constant:
+                    _drive(t + _ro.C3 * h, tk, drive)
+                rhs(t + _ro.C3 * h, tmp, p, drive, U[2])
                 for i in range(n):
                     U[2, i] += (_ro.C31 * U[0, i] + _ro.C32 * U[1, i]) / h + h * _ro.D3 * U[6, i]
                 _ro.lu_solve(LU, piv, U[2], n)
                 # stage 4
                 for i in range(n):
                     tmp[i] = y[i] + _ro.A41 * U[0, i] + _ro.A42 * U[1, i] + _ro.A43 * U[2, i]
-                _stage(t + _ro.C4 * h, tmp, p, tk, drive, U[3], constant)
+                if not constant:
+                    _drive(t + _ro.C4 * h, tk, drive)
+                rhs(t + _ro.C4 * h, tmp, p, drive, U[3])
                 for i in range(n):
                     U[3, i] += (
                         _ro.C41 * U[0, i] + _ro.C42 * U[1, i] + _ro.C43 * U[2, i]
@@ -568,7 +646,9 @@ def integrate_stiff(
                         _ro.A51 * U[0, i] + _ro.A52 * U[1, i] + _ro.A53 * U[2, i]
                         + _ro.A54 * U[3, i]
                     )  # fmt: skip
-                _stage(t_new, tmp, p, tk, drive, U[4], constant)
+                if not constant:
+                    _drive(t_new, tk, drive)
+                rhs(t_new, tmp, p, drive, U[4])
                 for i in range(n):
                     U[4, i] += (
                         _ro.C51 * U[0, i] + _ro.C52 * U[1, i] + _ro.C53 * U[2, i]
@@ -578,7 +658,9 @@ def integrate_stiff(
                 # stage 6 (embedded solution + u5; its solve is the error estimate)
                 for i in range(n):
                     tmp[i] += U[4, i]
-                _stage(t_new, tmp, p, tk, drive, U[5], constant)
+                if not constant:
+                    _drive(t_new, tk, drive)
+                rhs(t_new, tmp, p, drive, U[5])
                 for i in range(n):
                     U[5, i] += (
                         _ro.C61 * U[0, i] + _ro.C62 * U[1, i] + _ro.C63 * U[2, i]
@@ -603,8 +685,16 @@ def integrate_stiff(
         if h_first <= 0.0:
             h_first = h
         _ro.encode_dense(h, y, ynew, U, K, N_STATE)
-        _outputs_in_step(t, h, t_new, y, K, tk, drive, constant, t_out, y_out, d_out, io, tmp)
-        _track_step(t, h, y, ynew, K, p, summary, post_stop, tmp)
+        i0 = io[0]
+        _outputs_in_step(t, h, t_new, y, K, t_out, y_out, io, tmp)
+        for j in range(i0, io[0]):
+            if not constant:
+                _drive(t_out[j], tk, drive)
+            for i in range(_dv.N_DRIVE):
+                d_out[j, i] = drive[i]
+        crossings, lo, hi = _track_step(t, h, y, ynew, K, p, summary, post_stop, tmp)
+        if crossings:
+            _resolve_crossings(crossings, lo, hi, t, h, y, K, p, summary, tmp)
         crossed = t < t_soft <= t_new and t_soft < t1
         if crossed:
             for i in range(n):
@@ -618,7 +708,9 @@ def integrate_stiff(
                 stats[ST_RHS] += n_rhs
                 return h, h_first, FAILED, t, t, 0.0
             y[i] = max(ynew[i], 0.0)
-        _stage(t_new, y, p, tk, drive, f, constant)  # f(t_new, y_new): the next step's stage 1
+        if not constant:
+            _drive(t_new, tk, drive)
+        rhs(t_new, y, p, drive, f)  # f(t_new, y_new): the next step's stage 1
         n_rhs += 1
         t = t_new
         if en == 0.0:
@@ -638,7 +730,7 @@ def integrate_stiff(
     return h, h_first, OK, t1, t1, 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _seg_start(sched, k, t_switch):
     """Effective start of segment k (a switch target starts at the switch at the earliest)."""
     if sched[k, SCH_SWITCH] > 0:
@@ -646,7 +738,7 @@ def _seg_start(sched, k, t_switch):
     return sched[k, SCH_START]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _active_segment(sched, t, t_switch):
     """Index of the schedule segment active at t, or -1. ``t_switch`` is inf until a switch:
     from then on switch targets replace the ordinary segments."""
@@ -661,7 +753,7 @@ def _active_segment(sched, t, t_switch):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _cycle_on(sched, k, t, t_switch):
     """Intermittent dosing: is segment k in an on-phase at t? (Continuous segments always are.)"""
     on = sched[k, SCH_ON]
@@ -672,7 +764,7 @@ def _cycle_on(sched, k, t, t_switch):
     return phase < on - 1e-7 or phase > cycle - 1e-7
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _next_boundary(sched, t, t_switch):
     """First time after t at which the active segment or its on/off phase changes (inf if none)."""
     nb = t_switch if t_switch > t else np.inf
@@ -697,7 +789,7 @@ def _next_boundary(sched, t, t_switch):
     return nb
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _dose_fraction(sched, k, mult):
     """Dose of segment k taken on average (times adherence and the protocol's multiplier),
     relative to the drug's standard dose."""
@@ -705,7 +797,7 @@ def _dose_fraction(sched, k, mult):
     return sched[k, SCH_DOSE] * mult * sched[k, SCH_ADHERENCE] / std
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _configure(sched, k, mult, tki_on, t, tk):
     """Set the TKI drive for [t, next boundary): a constant effect, or PK with doses.
 
@@ -745,7 +837,7 @@ def _configure(sched, k, mult, tki_on, t, tk):
         tk[0, TK_GREF] = _pk.interval_mean_effect(d[_dr.STD_DOSE], d[_dr.STD_TAU], d)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _give_dose(sched, k, mult, t, tk):
     """Daily mode: advance the TKI's PK state to t and add one dose."""
     a_gut, conc = _pk.advance(
@@ -757,7 +849,7 @@ def _give_dose(sched, k, mult, t, tk):
     tk[0, TK_TLAST] = t
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _next_dose_after(sched, k, t, t_switch):
     """First dose time of segment k at or after t."""
     s = _seg_start(sched, k, t_switch)
@@ -766,7 +858,7 @@ def _next_dose_after(sched, k, t, t_switch):
     return s + max(j, 0.0) * tau
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _fire(iv, ivs, anchor, t):
     """An anchor happened at t: interventions waiting for it start at t + offset (once)."""
     for k in range(iv.shape[0]):
@@ -778,7 +870,7 @@ def _fire(iv, ivs, anchor, t):
             ivs[k, IVS_GIVEN] = 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _next_iv_dose(iv, ivs):
     nxt = np.inf
     for k in range(iv.shape[0]):
@@ -791,7 +883,7 @@ def _next_iv_dose(iv, ivs):
 WASHOUT_EFFECT = 1e-9
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _steady_trough(dose, every, prod):
     """Depot and concentration just before the next dose at steady state (doses ``dose`` every
     ``every`` days): the fixed point x = A (x + d) of the linear map A of one interval
@@ -806,7 +898,7 @@ def _steady_trough(dose, every, prod):
     return (m22 * b1 - m12 * b2) / det, (m11 * b2 - m21 * b1) / det
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _give_iv_doses(iv, ivs, t, tk, iv_out, horizon):
     """Give every intervention dose due at t; schedule each one's next dose (or none).
 
@@ -881,7 +973,7 @@ def _give_iv_doses(iv, ivs, t, tk, iv_out, horizon):
             ivs[k, IVS_NEXT] = nxt
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _next_visit(proto, t, tki_allowed, t_stop, in_mmr):
     """ELN 2020 monitoring: every 3 months on TKI (monthly after a restart until MMR is back);
     after a stop monthly for months 1-6, every 2 months for 7-12, then every 3 months."""
@@ -899,7 +991,7 @@ def _next_visit(proto, t, tki_allowed, t_stop, in_mmr):
     return t + 3.0 * DAYS_PER_MONTH
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _log_event(events, stats, t, value):
     j = stats[ST_EVENTS]
     if j < events.shape[0]:
@@ -909,7 +1001,7 @@ def _log_event(events, stats, t, value):
         stats[ST_EVENTS] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _tki_level(sched, t, mult, tki_allowed, t_switch):
     """Mean dose fraction taken at t (0 when stopped, between segments or in an off-phase)."""
     k = _active_segment(sched, t, t_switch)
@@ -918,7 +1010,7 @@ def _tki_level(sched, t, mult, tki_allowed, t_switch):
     return _dose_fraction(sched, k, mult)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _record_stop(summary, y, p, t, n):
     if np.isnan(summary[S_STOP_TIME]):
         summary[S_STOP_TIME] = t
@@ -927,7 +1019,7 @@ def _record_stop(summary, y, p, t, n):
             summary[S_STATE_AT_STOP + i] = y[i]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def simulate_one(
     y0, p, sched, proto, qpcr, iv, state, rtol, atol,
     t_out, y_out, d_out, visits, events, iv_out, summary, stats,
@@ -1249,7 +1341,7 @@ def simulate_one(
             y_out[j, i] = np.nan
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def simulate_ensemble(
     y0s, ps, schedule, protocol, qpcr_params, interventions, streams, rel_tol, abs_tol,
     times, ys, drives, visit_log, event_log, iv_logs, summaries, solver_stats,
