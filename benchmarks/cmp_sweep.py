@@ -149,7 +149,7 @@ def measure(quick: bool = False) -> dict:
     rounds = 1 if quick else 3
     values = design.design_values(sc.sweep, sc.seed)
     load_before = list(os.getloadavg())
-    chunk = int(sc.sweep.chunk or store.default_chunk(values.shape[0]))
+    chunk = int(sc.sweep.chunk or store.default_chunk(values.shape[0], WORKERS))
     e2e, serial, kernel, parallel = [], [], [], []
     with tempfile.TemporaryDirectory(prefix="cmlsim-bench-sweep-") as tmp:
         for r in range(rounds):

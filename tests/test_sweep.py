@@ -484,6 +484,16 @@ def test_runner_streams_are_the_sweeps_rows_whatever_is_asked_first():
 # store, executors, resume
 
 
+def test_default_chunk_size_follows_the_workers():
+    from sim.sweep.store import default_chunk
+
+    # the shipped Sobol sweep: about 8 chunks per worker when the workers are known
+    assert default_chunk(18_432, 2) == 1024  # 18 chunks, capped at 1024 runs
+    assert default_chunk(18_432, 8) == 288  # 64 chunks
+    assert default_chunk(18_432) == 384  # unknown: about 48 chunks
+    assert default_chunk(100, 2) == 128 and default_chunk(10**7, 64) == 1024  # the bounds
+
+
 def test_store_layout_and_chunking_do_not_change_results(tmp_path):
     section = MIXED.replace("n = 120", "n = 40")
     sc = scen(section.replace("chunk = 16", 'chunk = 16\ntrajectory_every = "1y"'))

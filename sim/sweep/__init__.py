@@ -15,7 +15,8 @@ resumed after any interruption:
     levels = 4                     # grid points per parameter (default 5) / Morris levels (4)
     outputs = ["tfr_24mo", "tfr_months"]   # metrics to analyse (sim.sweep.metrics)
     phase = ["patient.s_N", "protocol.stop.at"]   # axes of the phase diagram (optional)
-    chunk = 256                    # runs per task and per stored chunk (optional)
+    chunk = 256                    # runs per task and per stored chunk (optional; default
+                                   #   about 8 chunks per worker, 128-1024 runs)
     trajectory_every = "3mo"       # store a coarse trajectory per run (optional)
 
     [sweep.params]                 # address = range (sim.sweep.design lists the addresses)

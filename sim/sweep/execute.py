@@ -559,7 +559,7 @@ def run_sweep(
     try:
         if layout is None:
             values = design.design_values(sc.sweep, sc.seed)
-            layout = store.create(sc, values, results_root, overwrite)
+            layout = store.create(sc, values, results_root, overwrite, workers=ex.workers)
         t_design = time.perf_counter() - t_start
         done = {k for k, rec in store.markers(layout.path).items() if rec["status"] == "done"}
         pending = [k for k in range(len(layout.bounds)) if k not in done]
