@@ -129,8 +129,7 @@ def compile_interventions(interventions: Sequence) -> np.ndarray:
         iv[k, ode.IV_EVERY] = it.every
         iv[k, ode.IV_COUNT] = np.inf if it.count is None else it.count
         iv[k, ode.IV_DOSE] = it.dose
-        interval = getattr(it, "pk", "doses") == "interval"
-        iv[k, ode.IV_MODE] = ode.IVM_INTERVAL if interval else ode.IVM_DOSES
+        iv[k, ode.IV_MODE] = ode.IVM_INTERVAL if it.pk == "interval" else ode.IVM_DOSES
         iv[k, ode.IV_PRODUCT :] = it.product.vector()
     return iv
 

@@ -32,6 +32,20 @@ if TYPE_CHECKING:
 SCALES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 1e-2, 1e-1, 1.0)
 
 
+def _proportions(res: dict) -> dict:
+    """Cured and relapsed patients of an engine's result, as counts and fractions with Wilson
+    95 % intervals (the columns of the tables below)."""
+    from sim.engines.stochastic import wilson_interval
+
+    n = int(res["eradicated"].size)
+    k = int(res["eradicated"].sum())
+    r = int(res["relapsed"].sum())
+    lo, hi = wilson_interval(k, n)
+    rlo, rhi = wilson_interval(r, n)
+    return {"n": n, "cured": k, "p_cure": k / n, "ci_low": lo, "ci_high": hi, "relapsed": r,
+            "p_relapse": r / n, "rel_low": rlo, "rel_high": rhi}  # fmt: skip
+
+
 def cure_vs_scale(
     params: np.ndarray | None = None,
     scales: Sequence[float] = SCALES,
@@ -69,13 +83,8 @@ def cure_vs_scale(
                 y0 = res["y0"][0]
             else:
                 raise ValueError(f"engine must be 'stochastic' or 'abm', found {engine!r}")
-            k = int(res["eradicated"].sum())
-            lo, hi = stochastic.wilson_interval(k, n)
-            r = int(res["relapsed"].sum())
-            rlo, rhi = stochastic.wilson_interval(r, n)
-            rows.append({"engine": engine, "cell_scale": s, "n": n, "cured": k, "p_cure": k / n,
-                         "ci_low": lo, "ci_high": hi, "relapsed": r, "p_relapse": r / n,
-                         "rel_low": rlo, "rel_high": rhi, "x0": y0[0], "y0": y0[1]})  # fmt: skip
+            rows.append({"engine": engine, "cell_scale": s, **_proportions(res),
+                         "x0": y0[0], "y0": y0[1]})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -211,7 +220,6 @@ def cure_vs_tki_years(
         P = np.asarray(params, dtype=np.float64)
         if P.ndim != 2 or P.shape[0] != n:
             raise ValueError(f"params must have one row per patient ({n}), found shape {P.shape}")
-    off = np.zeros_like(ifn_drive(dose_ug))
     drives = {IFN_ARMS[0]: (None, None), IFN_ARMS[1]: (ifn_drive(dose_ug, tki=1.0), None),
               IFN_ARMS[2]: (None, ifn_drive(dose_ug))}  # fmt: skip
     rows = []
@@ -223,15 +231,9 @@ def cure_vs_tki_years(
                 horizon = stop + follow_up
                 res = stochastic.simulate_stochastic(
                     q, None, stop, horizon, seed, n, np.array([0.0, horizon]),
-                    drive_on=drive_on, drive_off=off if drive_off is None else drive_off,
+                    drive_on=drive_on, drive_off=drive_off,
                 )  # fmt: skip
-                k = int(res["eradicated"].sum())
-                r = int(res["relapsed"].sum())
-                lo, hi = stochastic.wilson_interval(k, n)
-                rlo, rhi = stochastic.wilson_interval(r, n)
-                rows.append({"cell_scale": scale, "arm": arm, "years": y, "n": n, "cured": k,
-                             "p_cure": k / n, "ci_low": lo, "ci_high": hi, "relapsed": r,
-                             "p_relapse": r / n, "rel_low": rlo, "rel_high": rhi})  # fmt: skip
+                rows.append({"cell_scale": scale, "arm": arm, "years": y, **_proportions(res)})
     return pd.DataFrame(rows)
 
 

@@ -32,7 +32,7 @@ def intervention(product, anchor="diagnosis", offset=0.0, duration=None, every=N
     return SimpleNamespace(
         name=product, product=prod, anchor=anchor, offset=offset, duration=duration,
         every=prod.standard_interval if every is None else every, count=count,
-        dose=prod.standard_dose if dose is None else dose,
+        dose=prod.standard_dose if dose is None else dose, pk="doses",
     )  # fmt: skip
 
 
