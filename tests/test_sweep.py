@@ -494,6 +494,29 @@ def test_default_chunk_size_follows_the_workers():
     assert default_chunk(100, 2) == 128 and default_chunk(10**7, 64) == 1024  # the bounds
 
 
+def test_tasks_group_consecutive_chunks_and_shrink_towards_the_end():
+    from sim.sweep.execute import TASK_RUNS, plan_tasks
+
+    # the shipped sweep on 2 workers: 72 chunks of 256 runs
+    tasks = plan_tasks(list(range(72)), 256, 2)
+    sizes = [len(t) for t in tasks]
+    assert [k for t in tasks for k in t] == list(range(72))  # each chunk once, in order
+    assert all(t == list(range(t[0], t[-1] + 1)) for t in tasks)  # consecutive
+    assert max(sizes) * 256 == TASK_RUNS and sizes == sorted(sizes, reverse=True)
+    assert sizes[-4:] == [1, 1, 1, 1]  # the last chunks go one by one
+    # guided: a task takes ceil(remaining / (2 workers)) chunks, at most TASK_RUNS // chunk
+    left = 72
+    for t in tasks:
+        assert len(t) == min(4, -(-left // 4))
+        left -= len(t)
+    # a resume: never across a chunk that is done
+    tasks = plan_tasks([0, 1, 2, 5, 6, 9], 100, 1)
+    assert tasks == [[0, 1, 2], [5, 6], [9]]
+    # chunks of TASK_RUNS runs or more: one per task
+    assert plan_tasks([3, 4, 5], TASK_RUNS, 2) == [[3], [4], [5]]
+    assert plan_tasks([], 10, 2) == []
+
+
 def test_store_layout_and_chunking_do_not_change_results(tmp_path):
     section = MIXED.replace("n = 120", "n = 40")
     sc = scen(section.replace("chunk = 16", 'chunk = 16\ntrajectory_every = "1y"'))
@@ -619,7 +642,7 @@ def test_failed_chunk_is_recorded_and_retried_by_resume(tmp_path, monkeypatch):
     real = Runner.run
 
     def flaky(self, values, first):
-        if first == 40:
+        if first <= 40 < first + len(values):  # a task holding chunk 1 (runs 40-79)
             raise FloatingPointError("overflow in the test's chunk")
         return real(self, values, first)
 

@@ -50,7 +50,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from sim.sweep.design import DESIGNS, design_values, n_samples, resolve
-from sim.sweep.execute import EXECUTORS, SweepError, SweepRun, run_chunk, run_sweep
+from sim.sweep.execute import EXECUTORS, SweepError, SweepRun, run_chunk, run_chunks, run_sweep
 from sim.sweep.metrics import metric_names
 from sim.sweep.store import STATUS, load_sweep, markers, read_layout
 
@@ -72,6 +72,7 @@ __all__ = [
     "read_layout",
     "resolve",
     "run_chunk",
+    "run_chunks",
     "run_sweep",
     "with_sweep",
 ]

@@ -22,10 +22,13 @@ Executors
 
     (``processes = cores`` gives one thread per worker process, which is what the kernel wants.)
 
-Each task is one chunk: its runs, the metrics, its slice of the Zarr store, then its done marker
+Each task is a run of consecutive chunks (:func:`plan_tasks`: about ``TASK_RUNS`` runs, fewer
+towards the end of the sweep) and gets its design rows with it: one kernel call for its runs, the
+metrics, then for each chunk its files in the Zarr store and its done marker
 (:mod:`sim.sweep.store`). A run on which the kernel raises (a numerical failure) is recorded with
 its error (``run_errors`` in its chunk's marker, status 3, NaN metrics) and the rest of its chunk
-is kept. A chunk whose computation raises anywhere else is recorded as failed, with the error in
+is kept. A chunk whose computation raises anywhere else (a task of several chunks that raises is
+computed again chunk by chunk) is recorded as failed, with the error in
 its marker and status 3 for its runs, and the other chunks go on; ``--resume`` computes it again.
 Results do not depend on the executor, the number of workers or the chunk size: run ``j`` always
 takes design row ``j`` and random stream ``j``.
@@ -33,6 +36,7 @@ takes design row ``j`` and random stream ``j``.
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import time
@@ -56,7 +60,9 @@ __all__ = [
     "EXECUTORS",
     "SweepError",
     "SweepRun",
+    "plan_tasks",
     "run_chunk",
+    "run_chunks",
     "run_sweep",
     "warm_kernels",
 ]
@@ -78,13 +84,24 @@ _CONTEXTS: dict[tuple[str, str], Any] = {}
 class _Context:
     layout: Layout
     runner: Any
-    values: np.ndarray
     writer: Any
+    n_metric: int
     failures_column: int
+    values: np.ndarray | None = None
+
+    def design(self) -> np.ndarray:
+        """The whole design, read from the store's coordinates (when a task came without its
+        rows)."""
+        if self.values is None:
+            from sim.sweep import store
+
+            self.values = store.design_values(self.layout)
+        return self.values
 
 
 def _context(path: str, sweep_id: str) -> _Context:
-    """The runner, design and writer of a store, built once per process."""
+    """The runner and writer of a store, built once per process (without opening the store
+    through zarr: the layout comes from its ``zarr.json``, the design rows with the tasks)."""
     key = (path, sweep_id)
     ctx = _CONTEXTS.get(key)
     if ctx is not None:
@@ -98,65 +115,163 @@ def _context(path: str, sweep_id: str) -> _Context:
         raise SweepError(f"{path} holds another sweep ({layout.sweep_id}, not {sweep_id})")
     sc = scenario.loads(layout.scenario_text, str(Path(path) / "scenario.toml"))
     runner = Runner(sc)
-    group = store.zarr_group(path)
-    assert sc.sweep is not None
-    values = np.column_stack([np.asarray(group[p.name][:]) for p in sc.sweep.params])
     runner.streams(0, layout.n)  # every run's random stream, once
     names = metrics.metric_names(runner.model)
-    ctx = _Context(layout, runner, values, store.Writer(layout), names.index("solver_failures"))
+    ctx = _Context(layout, runner, store.Writer(layout), len(names), names.index("solver_failures"))
     _CONTEXTS.clear()  # one sweep at a time per process
     _CONTEXTS[key] = ctx
     return ctx
 
 
-def run_chunk(path: str, sweep_id: str, k: int, session: str = "") -> dict[str, Any]:
-    """Compute chunk ``k`` of the sweep stored in ``path`` and write it (data, then marker).
+#: Runs a task takes at most when the chunks are smaller (:func:`plan_tasks`).
+TASK_RUNS = 1024
 
-    A failure inside the computation is recorded (marker ``status = "failed"`` with the error,
-    status 3 for the chunk's runs, NaN metrics) and not raised, so the other chunks go on.
-    Failures to write the store are raised.
+
+def plan_tasks(pending: Sequence[int], chunk: int, workers: int) -> list[list[int]]:
+    """Group the pending chunks into tasks: guided self-scheduling.
+
+    Each task is a run of consecutive pending chunks computed by one kernel call: as many as
+    ``ceil(R / (2 workers))`` for ``R`` chunks still to plan, at most ``TASK_RUNS // chunk``
+    (one chunk when chunks are larger). The tasks shrink towards the end of the sweep to single
+    chunks, so the workers finish within one small chunk of each other, while the bulk of the
+    sweep goes in tasks of about ``TASK_RUNS`` runs, whose fixed costs (inputs, metrics, the
+    executor's round trip) are those of one chunk (Polychronopoulos & Kuck, IEEE Trans. Comput.
+    36, 1987: guided self-scheduling).
+
+    Parameters
+    ----------
+    pending : sequence of int
+        The chunks to compute, in increasing order (gaps between them are never bridged).
+    chunk : int
+        Runs per chunk.
+    workers : int
+        Workers of the executor.
+    """
+    cap = max(1, TASK_RUNS // max(1, int(chunk)))
+    tasks: list[list[int]] = []
+    i, n = 0, len(pending)
+    while i < n:
+        size = min(cap, max(1, -(-(n - i) // (2 * max(1, int(workers))))))
+        task = [pending[i]]
+        while len(task) < size and i + len(task) < n and pending[i + len(task)] == task[-1] + 1:
+            task.append(pending[i + len(task)])
+        tasks.append(task)
+        i += len(task)
+    return tasks
+
+
+def run_chunks(
+    path: str,
+    sweep_id: str,
+    chunks: Sequence[int],
+    session: str = "",
+    values: np.ndarray | None = None,
+) -> list[dict[str, Any]]:
+    """Compute consecutive chunks of the sweep stored in ``path`` in one go and write each
+    (its data, then its marker).
+
+    A failure inside the computation is recorded and not raised, so the other chunks go on:
+    a task of several chunks that raises is computed again chunk by chunk, and a chunk that
+    raises on its own gets the marker ``status = "failed"`` with the error, status 3 for its
+    runs and NaN metrics. Failures to write the store are raised.
+
+    Parameters
+    ----------
+    path, sweep_id : str
+        The results folder and the id of the sweep in it (a check against another sweep).
+    chunks : sequence of int
+        Consecutive chunks (:func:`plan_tasks`).
+    session : str
+        Id of the ``run_sweep`` call (kept in the markers).
+    values : ndarray (m, D), optional
+        The design rows of these chunks (as stored: ``run_sweep`` sends them with the task);
+        read from the store when not given.
 
     Returns
     -------
-    dict
-        The chunk's marker record.
+    list of dict
+        The chunks' marker records. ``kernel_seconds`` and ``seconds`` of a chunk are its share
+        of the task's, in proportion to its runs; ``task`` names the task's chunks.
     """
     import sim
     from sim.sweep.store import STATUS
 
+    t_ctx = time.perf_counter()
+    fresh = (path, sweep_id) not in _CONTEXTS
     ctx = _context(path, sweep_id)
-    a, b = ctx.layout.bounds[k]
+    ks = [int(k) for k in chunks]
+    if not ks or any(b != a + 1 for a, b in itertools.pairwise(ks)):
+        raise ValueError(f"a task takes consecutive chunks, not {ks}")
+    bounds = ctx.layout.bounds
+    first, stop = bounds[ks[0]][0], bounds[ks[-1]][1]
+    rows = ctx.design()[first:stop] if values is None else np.asarray(values, dtype=np.float64)
+    if rows.shape[0] != stop - first:
+        raise ValueError(f"chunks {ks} have {stop - first} runs, not {rows.shape[0]} design rows")
     t0 = time.perf_counter()
-    info: dict[str, Any] = {
+    common: dict[str, Any] = {
+        "context_seconds": t0 - t_ctx if fresh else 0.0,
+        "started": time.time(),
         "session": session,
         "worker": f"{socket.gethostname()}:{os.getpid()}",
         "version": sim.__version__,
+        "task": [ks[0], ks[-1]],
     }
-    trajectory = None
     try:
-        res = ctx.runner.run(ctx.values[a:b], a)
-        outcome = res.outcome
-        trajectory = res.trajectory
-        info.update(
-            status="done",
-            error=None,
-            kernel_seconds=res.kernel_seconds,
-            solver_failure_runs=int((outcome[:, ctx.failures_column] > 0).sum()),
-            run_errors={str(a + j): msg for j, msg in res.errors.items()},
-        )
+        res = ctx.runner.run(rows, first)
     except Exception as exc:  # a failing chunk is recorded; the others go on
+        if len(ks) > 1:  # which chunk? each on its own
+            return [
+                rec
+                for k in ks
+                for rec in run_chunks(
+                    path, sweep_id, [k], session, rows[bounds[k][0] - first : bounds[k][1] - first]
+                )
+            ]
         tb = traceback.format_exception(exc)
-        info.update(
-            status="failed",
-            error=f"{type(exc).__name__}: {exc}",
-            traceback="".join(tb[-6:]),
-            kernel_seconds=0.0,
-            solver_failure_runs=0,
-        )
-        outcome = np.full((b - a, ctx.writer.outcome.shape[1]), np.nan)
+        a, b = bounds[ks[0]]
+        outcome = np.full((b - a, ctx.n_metric), np.nan)
         outcome[:, 0] = STATUS["error"]
-    info["seconds"] = time.perf_counter() - t0
-    return ctx.writer.write(k, outcome, trajectory, info)
+        info = {
+            **common,
+            "status": "failed",
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": "".join(tb[-6:]),
+            "kernel_seconds": 0.0,
+            "solver_failure_runs": 0,
+            "seconds": time.perf_counter() - t0,
+        }
+        return [ctx.writer.write(ks[0], outcome, None, info)]
+    seconds = time.perf_counter() - t0
+    recs = []
+    for k in ks:
+        a, b = bounds[k]
+        i, j = a - first, b - first
+        outcome = res.outcome[i:j]
+        share = (b - a) / (stop - first)
+        info = {
+            **common,
+            "status": "done",
+            "error": None,
+            "kernel_seconds": res.kernel_seconds * share,
+            "solver_failure_runs": int((outcome[:, ctx.failures_column] > 0).sum()),
+            "run_errors": {str(first + r): msg for r, msg in res.errors.items() if i <= r < j},
+            "seconds": seconds * share,
+        }
+        traj = None if res.trajectory is None else res.trajectory[i:j]
+        recs.append(ctx.writer.write(k, outcome, traj, info))
+    return recs
+
+
+def run_chunk(
+    path: str,
+    sweep_id: str,
+    k: int,
+    session: str = "",
+    values: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Compute chunk ``k`` of the sweep stored in ``path`` and write it (data, then marker): a
+    task of one chunk (:func:`run_chunks`); returns its marker record."""
+    return run_chunks(path, sweep_id, [k], session, values)[0]
 
 
 def warm_kernels(threads: int | None = None, ensemble: bool = True) -> float:
@@ -224,9 +339,9 @@ class _Serial:
     def ready(self) -> float:
         return warm_kernels(None, self.ensemble)
 
-    def run(self, tasks: Sequence[tuple]) -> Iterator[dict[str, Any]]:
+    def run(self, tasks: Sequence[tuple]) -> Iterator[list[dict[str, Any]]]:
         for args in tasks:
-            yield run_chunk(*args)
+            yield run_chunks(*args)
 
     def describe(self) -> str:
         return "serial (this process)"
@@ -284,11 +399,11 @@ class _Processes:
         self.workers_ready = max(ready_at) - self.t0_wall
         return time.perf_counter() - self.t0
 
-    def run(self, tasks: Sequence[tuple]) -> Iterator[dict[str, Any]]:
+    def run(self, tasks: Sequence[tuple]) -> Iterator[list[dict[str, Any]]]:
         from concurrent.futures import as_completed
 
         assert self.pool is not None
-        futures = [self.pool.submit(run_chunk, *args) for args in tasks]
+        futures = [self.pool.submit(run_chunks, *args) for args in tasks]
         for f in as_completed(futures):
             yield f.result()
 
@@ -354,10 +469,10 @@ class _Dask:
         self.client.gather(self.warm)
         return time.perf_counter() - self.t0
 
-    def run(self, tasks: Sequence[tuple]) -> Iterator[dict[str, Any]]:
+    def run(self, tasks: Sequence[tuple]) -> Iterator[list[dict[str, Any]]]:
         from distributed import as_completed
 
-        futures = [self.client.submit(run_chunk, *args, pure=False) for args in tasks]
+        futures = [self.client.submit(run_chunks, *args, pure=False) for args in tasks]
         try:
             for f in as_completed(futures):
                 yield f.result()
@@ -553,6 +668,7 @@ def run_sweep(
     ensemble = all(p.path.startswith("patient.") for p in sc.sweep.params)
     ex = make_executor(executor, workers, scheduler, ensemble)
     layout = _existing(results_root, sc) if resume else None
+    values = None
     if layout is not None:
         store.remove_partial_files(layout)
     ex.start()
@@ -564,9 +680,22 @@ def run_sweep(
         done = {k for k, rec in store.markers(layout.path).items() if rec["status"] == "done"}
         pending = [k for k in range(len(layout.bounds)) if k not in done]
         session = secrets.token_hex(6)
-        tasks = [(str(layout.path), layout.sweep_id, k, session) for k in pending]
+        if values is None:
+            values = store.design_values(layout)
+        bounds = layout.bounds
+        tasks = [
+            (
+                str(layout.path),
+                layout.sweep_id,
+                ks,
+                session,
+                values[bounds[ks[0]][0] : bounds[ks[-1]][1]],
+            )
+            for ks in plan_tasks(pending, layout.chunk, int(ex.workers or 1))
+        ]
         startup = ex.ready()
         t_run = time.perf_counter()
+        t_run_wall = time.time()
         kernel = 0.0
         todo = sum(b - a for k, (a, b) in enumerate(layout.bounds) if k not in done)
         with tqdm(
@@ -577,9 +706,10 @@ def run_sweep(
             smoothing=0.1,
             dynamic_ncols=True,
         ) as bar:
-            for rec in ex.run(tasks):
-                kernel += float(rec.get("kernel_seconds", 0.0))
-                bar.update(rec["stop"] - rec["first"])
+            for recs in ex.run(tasks):
+                for rec in recs:
+                    kernel += float(rec.get("kernel_seconds", 0.0))
+                    bar.update(rec["stop"] - rec["first"])
         run_s = time.perf_counter() - t_run
         desc = ex.describe()
     finally:
@@ -605,6 +735,7 @@ def run_sweep(
             "design": t_design,
             "run": run_s,
             "kernel": kernel,
+            "run_wall": t_run_wall,
         },
     )
     t_an = time.perf_counter()

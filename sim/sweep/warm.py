@@ -4,9 +4,11 @@ The ``processes`` executor of :mod:`sim.sweep.execute` starts its workers from a
 imports this module first: numba starts and the kernel loads from its cache once, in the server,
 while the parent makes the design and the store, and every worker forked from it begins with
 both in memory (with ``spawn``, each worker did all of it again, on the same cores as the parent).
-The modules a worker needs for its first chunk are imported here too (zarr alone takes 0.3-0.5 s,
-which every worker otherwise spent at its first chunk, inside the runs). Importing zarr starts no
-thread (its I/O thread starts at the first read or write), so the server can still fork.
+The modules a worker needs for its first chunk are imported here too (the scenario reader and what
+it imports, the sweep modules, numcodecs' zstd). Workers do not open the store through zarr: they
+read its layout from its ``zarr.json`` and write their chunk files themselves
+(:class:`sim.sweep.store.ChunkFiles`); zarr is imported only for a store of another layout. None
+of these imports starts a thread, so the server can still fork.
 
 The ensemble kernel is left to the workers: it is ``parallel=True``, and loading it starts numba's
 thread pool; a process with threads must not fork (GNU OpenMP does not survive it).
@@ -27,7 +29,8 @@ except Exception:  # never break the fork server that imports this
 
 #: What a worker's first chunk imports (:func:`sim.sweep.execute.run_chunk`).
 PRELOAD = (
-    "zarr",
+    "numcodecs.zstd",
+    "sim.engines.cellular",  # the scenario reader imports it
     "sim.run",
     "sim.scenario",
     "sim.sweep.metrics",

@@ -81,17 +81,31 @@ def test_processes_equal_serial_bit_for_bit(tmp_path, extra):
             assert a[name].tobytes() == b[name].tobytes(), name
 
 
-def test_the_fork_server_preload_imports_the_store_library_and_starts_no_thread():
-    """Workers fork from a server that imported :mod:`sim.sweep.warm`: it has the store library
-    loaded for their first chunk, and no thread (a process with threads must not fork)."""
+def test_the_fork_server_preload_has_what_a_first_chunk_imports_and_starts_no_thread(tmp_path):
+    """Workers fork from a server that imported :mod:`sim.sweep.warm`: it has every module their
+    first chunk needs already loaded (a chunk imports nothing more, and not zarr: workers write
+    their chunk files themselves), and no thread (a process with threads must not fork)."""
+    sc = scenario.loads(SCENARIO.format(name="t-preload", extra=""), "t-preload.toml")
+    done = run_sweep(sc, results_root=tmp_path, executor="serial", analysis=False)
     code = (
         "import sys, threading\n"
         "import sim.sweep.warm as w\n"
         "assert w.SECONDS == w.SECONDS, 'kernel load failed'\n"
         "missing = [m for m in w.PRELOAD if m not in sys.modules]\n"
-        "print(threading.active_count(), missing)"
+        "print(threading.active_count(), missing)\n"
+        "before = set(sys.modules)\n"
+        "from sim.sweep import execute, store\n"
+        f"layout = store.read_layout({str(done.path)!r})\n"
+        "import numpy as np\n"
+        "rows = np.full((5, 1), 10.0)\n"
+        "rec = execute.run_chunk(str(layout.path), layout.sweep_id, 1, 's', rows)\n"
+        "assert rec['status'] == 'done', rec\n"
+        # a pool worker has multiprocessing loaded already
+        "skip = ('numba', 'multiprocessing', '_multiprocessing')\n"
+        "new = sorted(m for m in set(sys.modules) - before if not m.startswith(skip))\n"
+        "print(new)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=True
     )
-    assert out.stdout.split() == ["1", "[]"]
+    assert out.stdout.split("\n")[:2] == ["1 []", "[]"], out.stdout
