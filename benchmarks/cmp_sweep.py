@@ -5,18 +5,23 @@ parameters (NK production and kill, T-cell exhaustion, TKI effect, stop time, in
 start and length) at N = 1024: 1024 x (2 x 8 + 2) = 18,432 runs of 10 years (quick: N = 128,
 2,304 runs). Each round, back to back:
 
+0. **bare kernel on the workers' cores**, before the sweep (see 3).
 1. **end to end**: ``sim.sweep.run_sweep`` with the ``processes`` executor on ``workers`` local
    processes, from the call to the sensitivity indices (design, Zarr store, worker start-up,
    every chunk written with its marker, Sobol indices; no figures). Start-up is the time until
    the runs can begin: the workers start first (forked from a fork server that imports the
-   package and loads the kernel; later rounds reuse it) and the design and the store are made
-   meanwhile, so it is the later of the two, both reported.
+   package and loads the kernel) and the design and the store are made meanwhile, so it is the
+   later of the two, both reported. A first sweep before the rounds starts the fork server
+   (its start-up is reported as the cold one); the rounds and (0) and (3) fork from it.
 2. **bare kernel**: the same runs in this process on one thread, the kernel calls alone on
    arrays built beforehand (``sim.engines.ode.simulate_one`` per run, as the sweep's chunks
    call it when therapy or intervention values vary).
-3. **bare kernel on the workers' cores**: the same kernel calls on arrays built beforehand, in
-   ``workers`` processes at once (forked like the sweep's workers, one numba thread each, the
-   chunks dealt out in turn, started together at a barrier), each timing its own calls.
+3. **bare kernel on the workers' cores**, again: the same kernel calls on arrays built
+   beforehand, in ``workers`` processes at once (forked like the sweep's workers, one numba
+   thread each, the chunks dealt out in turn, started together at a barrier), each timing its
+   own calls. The sweep is compared with the mean of this and (0), taken just before and just
+   after it: on this shared machine the same measurement moves by up to 10 % from one minute
+   to the next, and bracketing the sweep cancels a drift.
 4. **serial**: ``run_sweep`` with the ``serial`` executor (this process, one numba thread).
 
 Sweep overhead = runs phase x workers / bare kernel - 1, where the runs phase is from the first
@@ -24,7 +29,8 @@ chunk handed out to the last marker written (start-up excluded): what chunking, 
 kernel inputs, the metrics, the Zarr writes, the markers, the executor and the tail of the last
 chunks cost on top of the kernel. It is given against both bare kernels:
 
-- against (3), the summed kernel seconds of the processes running at once (the goal's number):
+- against (0) and (3), the summed kernel seconds of the processes running at once (the goal's
+  number; the mean of the two):
   the kernel timed as the sweep runs it, ``workers`` processes on as many cores, on the same
   machine at the same time of the round. On this shared 2-core machine another process often
   takes a core: two processes then get about 1.3 cores between them and every kernel call is
@@ -38,7 +44,7 @@ the sweep (runs phase x workers / summed kernel seconds - 1). Medians over round
 
 Run from the repository root::
 
-    python -m benchmarks.cmp_sweep            # 3 rounds at N = 1024 (~1.5 minutes)
+    python -m benchmarks.cmp_sweep            # 5 rounds at N = 1024 (~1.5 minutes)
     python -m benchmarks.cmp_sweep --quick    # 1 round at N = 128
 """
 
@@ -146,13 +152,22 @@ def measure(quick: bool = False) -> dict:
 
     sc = _scenario(quick)
     assert sc.sweep is not None
-    rounds = 1 if quick else 3
+    rounds = 1 if quick else 5
     values = design.design_values(sc.sweep, sc.seed)
     load_before = list(os.getloadavg())
     chunk = int(sc.sweep.chunk or store.default_chunk(values.shape[0], WORKERS))
-    e2e, serial, kernel, parallel = [], [], [], []
+    e2e, serial, kernel, parallel, before = [], [], [], [], []
     with tempfile.TemporaryDirectory(prefix="cmlsim-bench-sweep-") as tmp:
         for r in range(rounds):
+            if r == 0:  # starts the fork server (the kernel loaded) that (0) forks from too
+                cold = run_sweep(
+                    sc,
+                    results_root=Path(tmp) / "first",
+                    executor="processes",
+                    workers=WORKERS,
+                    analysis=False,
+                ).timings
+            before.append(bare_kernel_parallel_seconds(sc, values, chunk, WORKERS))
             res = run_sweep(
                 sc,
                 results_root=Path(tmp) / f"p{r}",
@@ -177,8 +192,9 @@ def measure(quick: bool = False) -> dict:
     med_serial = {k: float(np.median([t[k] for t in serial])) for k in serial[0]}
     bare = float(np.median(kernel))
     overheads_alone = [t["run"] * WORKERS / k - 1.0 for t, k in zip(e2e, kernel)]
-    overheads = [t["run"] * WORKERS / sum(k) - 1.0 for t, k in zip(e2e, parallel)]
-    bare_parallel = float(np.median([sum(k) for k in parallel]))
+    bracket = [(sum(a) + sum(b)) / 2 for a, b in zip(before, parallel)]
+    overheads = [t["run"] * WORKERS / k - 1.0 for t, k in zip(e2e, bracket)]
+    bare_parallel = float(np.median(bracket))
     # the same against the kernel time the workers measured: what the machinery and the idle
     # tail cost, whatever share of the cores other processes took meanwhile
     inside = [t["run"] * WORKERS / t["kernel"] - 1.0 for t in e2e]
@@ -200,11 +216,13 @@ def measure(quick: bool = False) -> dict:
         "loadavg_after": list(os.getloadavg()),
         "end_to_end_s": med,
         "end_to_end_rounds": e2e,
+        "cold_s": cold,
         "serial_s": med_serial,
         "bare_kernel_one_thread_s": bare,
         "bare_kernel_rounds": kernel,
         "bare_kernel_parallel_s": bare_parallel,
         "bare_kernel_parallel_rounds": parallel,
+        "bare_kernel_parallel_before_rounds": before,
         "overhead": overhead,
         "overhead_rounds": overheads,
         "overhead_vs_kernel_alone": float(np.median(overheads_alone)),
@@ -212,9 +230,7 @@ def measure(quick: bool = False) -> dict:
         "serial_overhead": float(np.median(serial_overheads)),
         "overhead_vs_worker_kernel": float(np.median(inside)),
         "worker_kernel_slowdown": float(np.median([t["kernel"] / k for t, k in zip(e2e, kernel)])),
-        "parallel_kernel_slowdown": float(
-            np.median([sum(p) / k for p, k in zip(parallel, kernel)])
-        ),
+        "parallel_kernel_slowdown": float(np.median([p / k for p, k in zip(bracket, kernel)])),
         "ms_per_run_kernel": bare / n * 1e3,
         "goals": {
             "end_to_end_le_5s": {"value_s": med["total"], "met": med["total"] <= 5.0},
@@ -242,12 +258,12 @@ def report_lines(rec: dict) -> list[str]:
 
     la, lb = rec["loadavg_before"], rec["loadavg_after"]
     workers = t.get("workers", float("nan"))  # records from before it was measured lack it
-    rounds = rec.get("end_to_end_rounds", [])
-    # later rounds reuse the fork server the first one started, with the kernel loaded
+    # the rounds reuse the fork server a first sweep started, with the kernel loaded (older
+    # records: the first round started it)
+    cold = rec.get("cold_s") or rec.get("end_to_end_rounds", [{}])[0]
     first = (
-        f" (first round {rounds[0]['startup']:.2f} s, workers "
-        f"{rounds[0].get('workers', float('nan')):.2f} s)"
-        if len(rounds) > 1
+        f" (first sweep {cold['startup']:.2f} s, workers {cold.get('workers', float('nan')):.2f} s)"
+        if cold
         else ""
     )
     return [
