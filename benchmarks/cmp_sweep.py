@@ -12,7 +12,8 @@ start and length) at N = 1024: 1024 x (2 x 8 + 2) = 18,432 runs of 10 years (qui
    the runs can begin: the workers start first (forked from a fork server that imports the
    package and loads the kernel) and the design and the store are made meanwhile, so it is the
    later of the two, both reported. A first sweep before the rounds starts the fork server
-   (its start-up is reported as the cold one); the rounds and (0) and (3) fork from it.
+   (its start-up and total are reported as the cold ones: what one ``cmlsim sweep`` in a fresh
+   process takes, figures aside); the rounds and (0) and (3) fork from it.
 2. **bare kernel**: the same runs in this process on one thread, the kernel calls alone on
    arrays built beforehand (``sim.engines.ode.simulate_one`` per run, as the sweep's chunks
    call it when therapy or intervention values vary).
@@ -165,7 +166,7 @@ def measure(quick: bool = False) -> dict:
                     results_root=Path(tmp) / "first",
                     executor="processes",
                     workers=WORKERS,
-                    analysis=False,
+                    figures=False,
                 ).timings
             before.append(bare_kernel_parallel_seconds(sc, values, chunk, WORKERS))
             res = run_sweep(
@@ -262,7 +263,8 @@ def report_lines(rec: dict) -> list[str]:
     # records: the first round started it)
     cold = rec.get("cold_s") or rec.get("end_to_end_rounds", [{}])[0]
     first = (
-        f" (first sweep {cold['startup']:.2f} s, workers {cold.get('workers', float('nan')):.2f} s)"
+        f" (first sweep {cold['startup']:.2f} s, workers {cold.get('workers', float('nan')):.2f} "
+        f"s; {cold['total']:.2f} s end to end)"
         if cold
         else ""
     )
