@@ -350,6 +350,24 @@ class _Serial:
         pass
 
 
+def _main_by_name() -> list[str]:
+    """The main module's name when it was started as ``python -m NAME``.
+
+    Every process that multiprocessing starts runs the main module again (as ``__mp_main__``).
+    The fork server preloads a main module given by its path, not one given by name, so each
+    worker would import all that module imports, after the fork: 0.7 s per worker for
+    ``python -m benchmarks.compare`` (matplotlib, SciPy). Preloaded by name, the imports are
+    done once in the server; the workers only run the module's body again.
+    """
+    import sys
+
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    name = getattr(spec, "name", None)
+    if not name or name == "__main__" or name.endswith(".__main__"):
+        return []
+    return [name]
+
+
 class _Processes:
     name = "processes"
 
@@ -372,7 +390,7 @@ class _Processes:
 
             self.ctx = multiprocessing.get_context("forkserver")
             # the server imports these before it forks any worker ("__main__" is the default)
-            self.ctx.set_forkserver_preload(["__main__", "sim.sweep.warm"])
+            self.ctx.set_forkserver_preload(["__main__", "sim.sweep.warm", *_main_by_name()])
             forkserver.ensure_running()  # it loads the kernel now, while the design is made
         else:
             self.ctx = multiprocessing.get_context("spawn")

@@ -109,3 +109,24 @@ def test_the_fork_server_preload_has_what_a_first_chunk_imports_and_starts_no_th
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=True
     )
     assert out.stdout.split("\n")[:2] == ["1 []", "[]"], out.stdout
+
+
+@pytest.mark.parametrize(
+    ("spec", "preload"),
+    [
+        ("benchmarks.compare", ["benchmarks.compare"]),  # python -m benchmarks.compare
+        ("sim.cli", ["sim.cli"]),
+        ("pkg.__main__", []),  # python -m pkg: multiprocessing does not run it again
+        (None, []),  # python script.py (preloaded by its path) or an interactive session
+    ],
+)
+def test_a_main_module_started_by_name_is_preloaded_by_the_fork_server(monkeypatch, spec, preload):
+    import importlib.machinery
+    import types
+
+    from sim.sweep import execute
+
+    main = types.ModuleType("__main__")
+    main.__spec__ = None if spec is None else importlib.machinery.ModuleSpec(spec, None)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    assert execute._main_by_name() == preload
