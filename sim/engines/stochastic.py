@@ -95,6 +95,11 @@ Reproducibility: patient ``i`` uses stream ``i`` of :func:`sim.engines.rng.seed_
 parallel loop (``prange``) assigns work to threads but never streams, so results do not depend on
 the thread count.
 
+Kernels are compiled with ``error_model="numpy"`` (as in :mod:`sim.engines.ode`): no division in
+them can be by zero (each divisor is a positive parameter or checked first), and without it numba
+guards every division with a branch that raises, which also keeps numba from removing the
+reference-count updates of the array arguments of the helpers inlined around it.
+
 References
 ----------
 D. T. Gillespie. Exact stochastic simulation of coupled chemical reactions. J Phys Chem
@@ -181,7 +186,7 @@ SS_EXACT, SS_LEAPS, SS_REJECTED, SS_INTERVALS, SS_NEGATIVE = range(5)
 SS_N = 5
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _propensities(s, E, N, p, drive, a):
     """Fill ``a`` (N_REACT) from counts ``s`` = (X, Y, Z), E, N and the drive; return the sum."""
     X = s[0]
@@ -207,7 +212,7 @@ def _propensities(s, E, N, p, drive, a):
     return tot
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _advance_en(E, N, ybar, zbar, dt, p, drive):
     """Exact exponential update of E and N over dt with frozen Y = ybar, Z = zbar, F (splitting)."""
     I_ifn = drive[_dv.IFN]
@@ -230,7 +235,7 @@ def _advance_en(E, N, ybar, zbar, dt, p, drive):
     return E, N
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _milestones(t, s, post_stop, relapse_y, summary):
     """Eradication (X = Y = 0), first Y = 0, lowest Y and relapse (after the stop) at time t."""
     if s[1] == 0.0 and np.isnan(summary[SM_T_Y0]):
@@ -243,7 +248,7 @@ def _milestones(t, s, post_stop, relapse_y, summary):
         summary[SM_T_RELAPSE] = t
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always", error_model="numpy")
 def _cgp_tau(s, a, crit, eps):
     """Cao–Gillespie–Petzold (2006) leap size over the non-critical reactions (inf if none)."""
     tau = np.inf
@@ -273,136 +278,162 @@ def _cgp_tau(s, a, crit, eps):
     return tau
 
 
-@njit(cache=True)
-def _advance_interval(
-    t, t_end, s, E, N, p, drive, ctl, a, amid, crit, snew, kfire, state, counts, stats,
-    summary, post_stop, relapse_y, integ,
+@njit(cache=True, error_model="numpy")
+def _advance_segment(
+    t, t_stop, E, N, s, p, drive, ctl, a, amid, crit, snew, kfire, state, counts, stats, summary,
+    post_stop, relapse_y,
 ):  # fmt: skip
-    """Simulate the homogeneous jump process on (X, Y, Z) from t to t_end (E, N, drive frozen).
+    """Advance the patient from t to ``t_stop`` with a constant drive; returns (t_stop, E, N).
 
-    ``integ[0], integ[1]`` accumulate the time integrals of Y and Z. Returns t_end.
+    The segment is cut into intervals of at most ``dt_max``. Within an interval the jump process
+    on (X, Y, Z) runs with E, N frozen (exact steps or leaps, below); then E and N are updated
+    exactly over the interval with Y and Z frozen at their time averages (:func:`_advance_en`).
+
+    One call per segment (between output times and the stop), not per interval: each call of a
+    compiled function updates the reference counts of its 13 array arguments on entry and on
+    exit (atomic instructions), which at one call per 0.25-day interval took about 15 % of a
+    run. The interval loop is written here for that reason; its arithmetic is that of one call
+    per interval.
     """
     eps = ctl[C_EPS]
     n_crit = ctl[C_NCRIT]
     leap_ok = ctl[C_LEAP] > 0.0
     n_batch = int(ctl[C_EXACT_BATCH])
     midpoint = ctl[C_MIDPOINT] > 0.0
-    while t < t_end:
-        a0 = _propensities(s, E, N, p, drive, a)
-        if not a0 > 0.0:
-            integ[0] += s[1] * (t_end - t)
-            integ[1] += s[2] * (t_end - t)
-            return t_end
-        tau1 = np.inf
-        if leap_ok:
-            any_nc = False
-            for j in range(N_REACT):
-                c = CONSUMES[j]
-                crit[j] = c >= 0 and a[j] > 0.0 and s[c] < n_crit
-                if not crit[j] and a[j] > 0.0:
-                    any_nc = True
-            if any_nc:
-                tau1 = _cgp_tau(s, a, crit, eps)
-            else:
-                tau1 = 0.0
-        if not leap_ok or tau1 < ctl[C_LEAP_FACTOR] / a0:
-            # --- exact steps (Gillespie's direct method)
-            for _ in range(n_batch):
-                u = _rng.uniform(state)
-                dt = -math.log(1.0 - u) / a0  # 1 - u in (0, 1]
-                if t + dt >= t_end:
-                    integ[0] += s[1] * (t_end - t)
-                    integ[1] += s[2] * (t_end - t)
-                    return t_end
-                integ[0] += s[1] * dt
-                integ[1] += s[2] * dt
-                t += dt
-                r = _rng.uniform(state) * a0
-                j = 0
-                acc = a[0]
-                while acc <= r and j < N_REACT - 1:
-                    j += 1
-                    acc += a[j]
-                while a[j] == 0.0 and j > 0:  # rounding at the top end: last positive channel
-                    j -= 1
-                for i in range(N_SPECIES):
-                    s[i] += NU[j, i]
-                counts[j] += 1
-                stats[SS_EXACT] += 1
-                _milestones(t, s, post_stop, relapse_y, summary)
-                a0 = _propensities(s, E, N, p, drive, a)
-                if not a0 > 0.0:
-                    break
-            continue
-        # --- tau-leap (Cao, Gillespie & Petzold 2005, 2006)
-        a0c = 0.0
-        for j in range(N_REACT):
-            if crit[j]:
-                a0c += a[j]
-        while True:
-            tau = min(tau1, t_end - t)
-            if a0c > 0.0:
-                tau2 = -math.log(1.0 - _rng.uniform(state)) / a0c
-            else:
-                tau2 = np.inf
-            jc = -1
-            if tau2 < tau:
-                tau = tau2
-                r = _rng.uniform(state) * a0c
-                acc = 0.0
-                for j in range(N_REACT):
-                    if crit[j]:
-                        jc = j
-                        acc += a[j]
-                        if acc > r:
-                            break
-            if midpoint:
-                # estimated midpoint (Gillespie 2001): propensities at s + (tau/2) mu
-                for i in range(N_SPECIES):
-                    mu = 0.0
-                    for j in range(N_REACT):
-                        if not crit[j]:
-                            mu += NU[j, i] * a[j]
-                    snew[i] = max(s[i] + 0.5 * tau * mu, 0.0)
-                _propensities(snew, E, N, p, drive, amid)
-            else:
-                for j in range(N_REACT):
-                    amid[j] = a[j]
-            for i in range(N_SPECIES):
-                snew[i] = s[i]
-            for j in range(N_REACT):
-                if crit[j] or a[j] == 0.0:
-                    kfire[j] = 0
-                    continue
-                k = _rng.poisson(state, amid[j] * tau)
-                kfire[j] = k
-                for i in range(N_SPECIES):
-                    snew[i] += NU[j, i] * k
-            if jc >= 0:
-                kfire[jc] = 1
-                for i in range(N_SPECIES):
-                    snew[i] += NU[jc, i]
-            neg = False
-            for i in range(N_SPECIES):
-                if snew[i] < 0.0:
-                    neg = True
-            if not neg:
+    dt_max = ctl[C_DT_MAX]
+    while t < t_stop:
+        t_end = min(t + dt_max, t_stop)
+        t0 = t
+        y_int = 0.0  # time integrals of Y and Z over the interval
+        z_int = 0.0
+        while t < t_end:
+            a0 = _propensities(s, E, N, p, drive, a)
+            if not a0 > 0.0:
+                y_int += s[1] * (t_end - t)
+                z_int += s[2] * (t_end - t)
+                t = t_end
                 break
-            stats[SS_REJECTED] += 1
-            tau1 *= 0.5
-        integ[0] += 0.5 * (s[1] + snew[1]) * tau
-        integ[1] += 0.5 * (s[2] + snew[2]) * tau
+            tau1 = np.inf
+            if leap_ok:
+                any_nc = False
+                for j in range(N_REACT):
+                    c = CONSUMES[j]
+                    crit[j] = c >= 0 and a[j] > 0.0 and s[c] < n_crit
+                    if not crit[j] and a[j] > 0.0:
+                        any_nc = True
+                if any_nc:
+                    tau1 = _cgp_tau(s, a, crit, eps)
+                else:
+                    tau1 = 0.0
+            if not leap_ok or tau1 < ctl[C_LEAP_FACTOR] / a0:
+                # --- exact steps (Gillespie's direct method)
+                for _ in range(n_batch):
+                    u = _rng.uniform(state)
+                    dt = -math.log(1.0 - u) / a0  # 1 - u in (0, 1]
+                    if t + dt >= t_end:
+                        y_int += s[1] * (t_end - t)
+                        z_int += s[2] * (t_end - t)
+                        t = t_end
+                        break
+                    y_int += s[1] * dt
+                    z_int += s[2] * dt
+                    t += dt
+                    r = _rng.uniform(state) * a0
+                    j = 0
+                    acc = a[0]
+                    while acc <= r and j < N_REACT - 1:
+                        j += 1
+                        acc += a[j]
+                    while a[j] == 0.0 and j > 0:  # rounding at the top end: last positive channel
+                        j -= 1
+                    for i in range(N_SPECIES):
+                        s[i] += NU[j, i]
+                    counts[j] += 1
+                    stats[SS_EXACT] += 1
+                    _milestones(t, s, post_stop, relapse_y, summary)
+                    a0 = _propensities(s, E, N, p, drive, a)
+                    if not a0 > 0.0:
+                        break
+                continue
+            # --- tau-leap (Cao, Gillespie & Petzold 2005, 2006)
+            a0c = 0.0
+            for j in range(N_REACT):
+                if crit[j]:
+                    a0c += a[j]
+            while True:
+                tau = min(tau1, t_end - t)
+                if a0c > 0.0:
+                    tau2 = -math.log(1.0 - _rng.uniform(state)) / a0c
+                else:
+                    tau2 = np.inf
+                jc = -1
+                if tau2 < tau:
+                    tau = tau2
+                    r = _rng.uniform(state) * a0c
+                    acc = 0.0
+                    for j in range(N_REACT):
+                        if crit[j]:
+                            jc = j
+                            acc += a[j]
+                            if acc > r:
+                                break
+                if midpoint:
+                    # estimated midpoint (Gillespie 2001): propensities at s + (tau/2) mu
+                    for i in range(N_SPECIES):
+                        mu = 0.0
+                        for j in range(N_REACT):
+                            if not crit[j]:
+                                mu += NU[j, i] * a[j]
+                        snew[i] = max(s[i] + 0.5 * tau * mu, 0.0)
+                    _propensities(snew, E, N, p, drive, amid)
+                else:
+                    for j in range(N_REACT):
+                        amid[j] = a[j]
+                for i in range(N_SPECIES):
+                    snew[i] = s[i]
+                for j in range(N_REACT):
+                    if crit[j] or a[j] == 0.0:
+                        kfire[j] = 0
+                        continue
+                    k = _rng.poisson_inline(state, amid[j] * tau)
+                    if k < 0:
+                        raise ValueError("poisson: the mean must be finite and >= 0")
+                    kfire[j] = k
+                    for i in range(N_SPECIES):
+                        snew[i] += NU[j, i] * k
+                if jc >= 0:
+                    kfire[jc] = 1
+                    for i in range(N_SPECIES):
+                        snew[i] += NU[jc, i]
+                neg = False
+                for i in range(N_SPECIES):
+                    if snew[i] < 0.0:
+                        neg = True
+                if not neg:
+                    break
+                stats[SS_REJECTED] += 1
+                tau1 *= 0.5
+            y_int += 0.5 * (s[1] + snew[1]) * tau
+            z_int += 0.5 * (s[2] + snew[2]) * tau
+            for i in range(N_SPECIES):
+                s[i] = snew[i]
+            for j in range(N_REACT):
+                counts[j] += kfire[j]
+            stats[SS_LEAPS] += 1
+            t = t_end if tau == t_end - t else t + tau
+            _milestones(t, s, post_stop, relapse_y, summary)
+        dt = t - t0
+        if dt > 0.0:
+            E, N = _advance_en(E, N, y_int / dt, z_int / dt, dt, p, drive)
+        stats[SS_INTERVALS] += 1
         for i in range(N_SPECIES):
-            s[i] = snew[i]
-        for j in range(N_REACT):
-            counts[j] += kfire[j]
-        stats[SS_LEAPS] += 1
-        t = t_end if tau == t_end - t else t + tau
-        _milestones(t, s, post_stop, relapse_y, summary)
-    return t
+            if s[i] < 0.0:  # cannot happen (leaps are rejected); guard for the tests
+                stats[SS_NEGATIVE] += 1
+                s[i] = 0.0
+    return t, E, N
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def simulate_one(
     y0, p, drive_on, drive_off, stop_time, horizon, ctl, t_out, state, y_out, summary, counts,
     stats,
@@ -436,13 +467,11 @@ def simulate_one(
     amid = np.empty(N_REACT)
     kfire = np.zeros(N_REACT, dtype=np.int64)
     crit = np.zeros(N_REACT, dtype=np.bool_)
-    integ = np.zeros(2)
     for i in range(N_SPECIES):
         s[i] = y0[i]
     E = y0[3]
     N = y0[4]
     relapse_y = ctl[C_RELAPSE] * p[K_Y]
-    dt_max = ctl[C_DT_MAX]
     summary[SM_MIN_Y] = s[1]
     t = 0.0
     io = 0
@@ -465,27 +494,16 @@ def simulate_one(
             io += 1
         if t >= horizon:
             break
-        t_end = min(t + dt_max, horizon)
-        if io < n_out and t_out[io] < t_end:
-            t_end = t_out[io]
-        if stop_time > t and stop_time < t_end:
-            t_end = stop_time
+        t_stop = horizon
+        if io < n_out and t_out[io] < t_stop:
+            t_stop = t_out[io]
+        if stop_time > t and stop_time < t_stop:
+            t_stop = stop_time
         drive = drive_off if post_stop else drive_on
-        integ[0] = 0.0
-        integ[1] = 0.0
-        t0 = t
-        t = _advance_interval(
-            t, t_end, s, E, N, p, drive, ctl, a, amid, crit, snew, kfire, state, counts, stats,
-            summary, post_stop, relapse_y, integ,
+        t, E, N = _advance_segment(
+            t, t_stop, E, N, s, p, drive, ctl, a, amid, crit, snew, kfire, state, counts, stats,
+            summary, post_stop, relapse_y,
         )  # fmt: skip
-        dt = t - t0
-        if dt > 0.0:
-            E, N = _advance_en(E, N, integ[0] / dt, integ[1] / dt, dt, p, drive)
-        stats[SS_INTERVALS] += 1
-        for i in range(N_SPECIES):
-            if s[i] < 0.0:  # cannot happen (leaps are rejected); guard for the tests
-                stats[SS_NEGATIVE] += 1
-                s[i] = 0.0
         if not post_stop and t >= stop_time:
             post_stop = True
             summary[SM_X_STOP] = s[0]
@@ -494,7 +512,7 @@ def simulate_one(
             _milestones(t, s, post_stop, relapse_y, summary)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def simulate_cohort(
     y0s, ps, drive_on_, drive_off_, stop_time_, horizon_, ctl_, times, streams, ys, summaries,
     reaction_counts, step_stats,
@@ -671,7 +689,9 @@ def simulate_stochastic(
     if not horizon > 0:
         raise ValueError(f"horizon must be > 0 days, found {horizon}")
     params = np.asarray(params, dtype=np.float64)
-    ps = np.ascontiguousarray(np.broadcast_to(params, (n, params.shape[-1])))
+    # always a writable copy: for n = 1 the broadcast view is contiguous but read-only, and a
+    # read-only array is another type for numba (a second compile of the cohort kernel)
+    ps = np.array(np.broadcast_to(params, (n, params.shape[-1])), dtype=np.float64, order="C")
     if y0 is None:
         y0s = np.array([integer_state(_cm.initial_state(row)) for row in ps])
     else:

@@ -259,6 +259,24 @@ def test_poisson_rejects_invalid_mean(lam):
         rng.ReferenceStream(_state(5)).poisson(lam)
 
 
+@pytest.mark.parametrize("lam", [-1.0, -1e-300, math.nan, math.inf])
+def test_poisson_inline_flags_an_invalid_mean_and_consumes_nothing(lam):
+    s = _state(5)
+    before = s.copy()
+    assert rng.poisson_inline(s, lam) == -1
+    np.testing.assert_array_equal(s, before)
+
+
+def test_poisson_inline_gives_the_deviates_of_poisson():
+    """The kernels' inlined form draws the same counts from the same stream, over both
+    algorithms (inversion below 10, PTRS above)."""
+    lams = [0.0, 1e-9, 0.3, 3.0, 9.999, 10.0, 37.5, 1e3, 1e6]
+    a, b = _state(77), _state(77)
+    for lam in lams * 50:
+        assert rng.poisson_inline(a, lam) == rng.poisson(b, lam)
+    np.testing.assert_array_equal(a, b)
+
+
 def test_loggam_matches_lgamma():
     xs = np.concatenate([np.arange(1.0, 1001.0), [1.5, 2.5, 6.99, 7.0, 7.01, 1e6 + 1.0, 1e12]])
     for x in xs:
