@@ -105,6 +105,7 @@ import numpy as np
 from numba import njit, prange
 
 from sim.engines import rng as _rng
+from sim.engines.parallel import threads_for
 from sim.models import cml_immune as _cm
 from sim.models.cml_immune import (
     ALPHA_I,
@@ -1472,8 +1473,9 @@ def simulate_abm(
     summaries = np.full((n, SM_N), np.nan)
     events = np.zeros((n, EV_N), dtype=np.int64)
     updates = np.zeros((n, 1), dtype=np.int64)
-    simulate_cohort(y0s, ps, aps, clss, on, off, float(stop_time), float(horizon), ctl, t_out,
-                    streams, ys, summaries, events, updates)  # fmt: skip
+    with threads_for(n):  # no thread spinning idle beside a lone patient
+        simulate_cohort(y0s, ps, aps, clss, on, off, float(stop_time), float(horizon), ctl,
+                        t_out, streams, ys, summaries, events, updates)  # fmt: skip
     return {
         "t": t_out,
         "y": ys,

@@ -121,6 +121,7 @@ import numpy as np
 from numba import njit, prange
 
 from sim.engines import rng as _rng
+from sim.engines.parallel import threads_for
 from sim.models import cml_immune as _cm
 from sim.models.cml_immune import (
     ALPHA_I,
@@ -716,10 +717,11 @@ def simulate_stochastic(
     summaries = np.full((n, SM_N), np.nan)
     counts = np.zeros((n, N_REACT), dtype=np.int64)
     stats = np.zeros((n, SS_N), dtype=np.int64)
-    simulate_cohort(
-        y0s, ps, drive_on, drive_off, float(stop_time), float(horizon), ctl, t_out, streams,
-        ys, summaries, counts, stats,
-    )  # fmt: skip
+    with threads_for(n):  # no thread spinning idle beside a lone patient
+        simulate_cohort(
+            y0s, ps, drive_on, drive_off, float(stop_time), float(horizon), ctl, t_out, streams,
+            ys, summaries, counts, stats,
+        )  # fmt: skip
     return {
         "t": t_out,
         "y": ys,
