@@ -54,8 +54,8 @@ import numpy as np
 import scipy
 from scipy.integrate import odeint, solve_ivp
 
-from sim import models
-from sim.engines import binding, rng
+from sim import models, run
+from sim.engines import binding
 from sim.models import cml_immune
 from sim.therapy import drive as dv
 
@@ -302,9 +302,16 @@ def wrapper_profile(prob: common.Problem, n: int) -> dict:
         for shape, dtype, fill in buffers:
             np.full(shape, fill, dtype=dtype)
 
+    a = prob.arr
     parts = {
-        "rng.seed_states(seed, 1)": lambda: rng.seed_states(prob.sc.seed, 1),
-        "model.initial_state": lambda: model.initial_state(prob.arr["params"]),
+        "run.kernel_arguments (all of the below)": lambda: run.kernel_arguments(
+            prob.sc.model, a["params"], a["sched"], a["proto"], **prob.kwargs
+        ),
+        # what the wrapper calls: stream 0 of the seed, cached per seed (a new seed: SeedSequence)
+        "its stream (run._first_stream, cached)": lambda: run._first_stream(
+            int(prob.sc.seed)
+        ).copy(),
+        "model.initial_state": lambda: model.initial_state(a["params"]),
         "models.get + binding.kernels": lambda: binding.kernels(models.get(common.MODEL)),
         "output allocation": allocate,
     }
