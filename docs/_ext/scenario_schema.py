@@ -113,13 +113,15 @@ def _recording() -> Iterator[tuple[dict, dict]]:
     defaults: dict[tuple[str, str], list[Any]] = {}
     keys, get = reader.keys, reader.get
 
-    def rec_keys(self, tab, key, names):
+    # Pass every argument on unchanged, so the recorder follows the reader's signatures.
+    def rec_keys(self, tab, key, names, *args, **kwargs):
         allowed.setdefault(_pattern(key), set()).update(names)
-        return keys(self, tab, key, names)
+        return keys(self, tab, key, names, *args, **kwargs)
 
-    def rec_get(self, tab, key, name, check, default=scenario._MISSING, expected=""):
+    def rec_get(self, tab, key, name, check, *args, **kwargs):
+        default = args[0] if args else kwargs.get("default", scenario._MISSING)
         defaults.setdefault((_pattern(key), name), []).append(default)
-        return get(self, tab, key, name, check, default, expected)
+        return get(self, tab, key, name, check, *args, **kwargs)
 
     reader.keys, reader.get = rec_keys, rec_get
     try:
