@@ -9,8 +9,9 @@ The commands are the lines of the README's ``bash`` code blocks (a trailing back
 a line). Each runs with ``bash -e -c`` in a temporary folder holding a copy of ``scenarios/``,
 so ``results/`` starts empty and the repository is not touched. Parts of a line joined by ``&&``
 are judged one by one, and three kinds are not run, each for a stated reason: ``pip install``
-(the package is installed already; the check refuses to run if it is not), ``python -m pytest``
-(CI runs the test suite itself) and ``sphinx-build`` (CI builds the manual itself).
+(CI installs the package and its extras itself; the check refuses to run if ``cmlsim`` is not
+installed), ``python -m pytest`` (CI runs the test suite itself) and ``sphinx-build`` (CI builds
+the manual itself).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 #: Commands the check does not run, by the start of the command, with the reason.
 SKIPPED = {
-    "python -m pip install": "the package is installed already",
+    "python -m pip install": "CI installs the package and its extras itself",
     "python -m pytest": "CI runs the test suite itself",
     "sphinx-build": "CI builds the manual itself",
 }
