@@ -18,6 +18,13 @@ other processes' time slices). Run ``python -m benchmarks.cmp_abm [--quick]``.
 
 from __future__ import annotations
 
+if __package__ in (None, ""):  # run by its path: import the package from the repository
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    __package__ = "benchmarks"
+
 import argparse
 import os
 import time

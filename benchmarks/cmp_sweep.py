@@ -51,6 +51,13 @@ Run from the repository root::
 
 from __future__ import annotations
 
+if __package__ in (None, ""):  # run by its path: import the package from the repository
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    __package__ = "benchmarks"
+
 import argparse
 import json
 import os

@@ -15,20 +15,30 @@ fitted by least squares on log–log axes (cost ∝ size^k; the exponent k is pr
 - **workers**: the 1000-patient ensemble on 1, 2, ... numba threads (ideal: k = -1). On a shared
   machine other load flattens this curve: the load average is recorded.
 
-Run from the repository root::
+Run from the repository root, or from any folder by the file's path::
 
-    python -m benchmarks.scaling            # about 1-2 minutes
+    python -m benchmarks.scaling            # a few minutes
     python -m benchmarks.scaling --quick    # fewer sizes and repeats
+    python -m benchmarks.scaling --docs     # and copy the figure into docs/figures/
+    python path/to/cmlsim/benchmarks/scaling.py
 
 Writes ``scaling.json``, ``scaling_data.csv`` and ``scaling.png`` / ``.pdf`` to ``--out``
-(default ``results/bench``).
+(default ``results/bench`` of the repository).
 """
 
 from __future__ import annotations
 
+if __package__ in (None, ""):  # run by its path: import the package from the repository
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    __package__ = "benchmarks"
+
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -40,6 +50,9 @@ import numpy as np
 
 from . import common, floor
 from .compare import machine, machine_line, timed
+
+#: The figure of the manual's performance page, written by ``--docs``.
+DOCS_FIGURE = common.REPO / "docs" / "figures" / "scaling.png"
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -343,10 +356,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--out", type=Path, default=common.REPO / "results" / "bench", help="output directory"
     )
+    ap.add_argument(
+        "--docs", action="store_true",
+        help=f"also copy the figure to {DOCS_FIGURE.relative_to(common.REPO)} (the manual's)",
+    )  # fmt: skip
     args = ap.parse_args(argv)
     rec = run_scaling(args.quick, args.out)
     print(report(rec))
     print(f"\nwrote {args.out / 'scaling.json'}, scaling_data.csv and scaling.png/.pdf")
+    if args.docs:
+        shutil.copyfile(args.out / "scaling.png", DOCS_FIGURE)
+        print(f"wrote {DOCS_FIGURE}")
     return 0
 
 

@@ -14,8 +14,8 @@ def _let_numba_find_blas() -> None:
     check that BLAS is there (``numba.np.arraymath``; our kernels call no BLAS or LAPACK: RODAS4
     solves its 5 x 5 systems with its own LU). Through the package that import runs
     ``scipy/linalg/__init__.py``, whose array-API layer touches every lazy submodule of numpy
-    (``numpy.f2py``, ``numpy.testing``, ...): 0.2 s of the 1.2 s from ``cmlsim run`` to the
-    first kernel return. The extension module needs nothing from its package, so it is loaded
+    (``numpy.f2py``, ``numpy.testing``, ...), a noticeable part of the start-up of ``cmlsim
+    run``. The extension module needs nothing from its package, so it is loaded
     alone under its full name; numba's check finds it in ``sys.modules``, and a later
     ``import scipy.linalg`` finds it there too and proceeds as usual. Anything unexpected
     (another scipy layout, numba already started) leaves numba to import it itself.

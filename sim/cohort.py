@@ -11,50 +11,50 @@ Outcome table (:class:`pandas.DataFrame`, one row per patient, patients never el
 ------------------------------------------------------------------------------------------------
 Times are days since diagnosis unless said otherwise; NaN = did not happen.
 
-=============================  ======  ==========================================================
-column                         dtype   meaning
-=============================  ======  ==========================================================
-``patient``                    int     0 .. size-1; row j of the parameter matrix and random
-                                       stream j (``sim.engines.rng.seed_states(seed, size)[j]``)
-``arm``                        str     ``[trial] arm`` (default: the scenario name)
-``eligible``                   bool    the design's stop criteria were met (at a visit, on
-                                       measured qPCR) before the horizon
-``eligible_time``              float   when they were first met (the start of a lead-in, e.g.
-                                       DESTINY's half-dose year; else the stop)
-``lead_in_failure``            bool    recurrence during the reduced-dose lead-in: back to full
-                                       dose, never stopped (DESTINY)
-``stop_time``                  float   TKI stop (NaN if never stopped)
-``time_on_tki``                float   days with TKI exposure (dose > 0) before the stop
-``time_in_mr4_before_stop``    float   length of the MR4 run at the stop: time from the first
-                                       to the last of the consecutive on-TKI visits at MR4 or
-                                       deeper ending at the last visit before the stop (0 if
-                                       that visit is shallower than MR4)
-``depth_at_stop``              int     ``sim.readout`` DEPTH code of the last on-TKI visit before
-                                       the stop (0 none, 3 MMR, 4 MR4, 5 MR4.5, 6 MR5; -1 if not
-                                       stopped)
-``relapse``                    bool    molecular relapse by the design's rule after the stop, at
-                                       any time before the horizon
-``relapse_time``               float   visit at which relapse was declared
-``event``                      bool    relapse within the follow-up window (the KM event)
-``months_to_relapse_or_censor``float   months after the stop to the relapse (``event``) or to
-                                       censoring at ``min(stop + follow_up, horizon)``; NaN if
-                                       not stopped
-``follow_up_months``           float   length of the follow-up window after the stop, months
-``restart_time``               float   TKI restart after relapse
-``bcr_abl_at_stop``            float   true BCR-ABL1 (% IS) at the stop
-``X_at_stop`` .. ``N_at_stop`` float   model state at the stop (X, Y, Z cells; E exhaustion
-                                       fraction; N NK cells/µL), one column per model state
-``t_mmr_measured``,            float   first measured MMR / MR4 / MR4.5 (at a visit)
+================================  ======  ==========================================================
+column                            dtype   meaning
+================================  ======  ==========================================================
+``patient``                       int     0 .. size-1; row j of the parameter matrix and random
+                                          stream j (``sim.engines.rng.seed_states(seed, size)[j]``)
+``arm``                           str     ``[trial] arm`` (default: the scenario name)
+``eligible``                      bool    the design's stop criteria were met (at a visit, on
+                                          measured qPCR) before the horizon
+``eligible_time``                 float   when they were first met (the start of a lead-in, e.g.
+                                          DESTINY's half-dose year; else the stop)
+``lead_in_failure``               bool    recurrence during the reduced-dose lead-in: back to full
+                                          dose, never stopped (DESTINY)
+``stop_time``                     float   TKI stop (NaN if never stopped)
+``time_on_tki``                   float   days with TKI exposure (dose > 0) before the stop
+``time_in_mr4_before_stop``       float   length of the MR4 run at the stop: time from the first
+                                          to the last of the consecutive on-TKI visits at MR4 or
+                                          deeper ending at the last visit before the stop (0 if
+                                          that visit is shallower than MR4)
+``depth_at_stop``                 int     ``sim.readout`` DEPTH code of the last on-TKI visit before
+                                          the stop (0 none, 3 MMR, 4 MR4, 5 MR4.5, 6 MR5; -1 if not
+                                          stopped)
+``relapse``                       bool    molecular relapse by the design's rule after the stop, at
+                                          any time before the horizon
+``relapse_time``                  float   visit at which relapse was declared
+``event``                         bool    relapse within the follow-up window (the KM event)
+``months_to_relapse_or_censor``   float   months after the stop to the relapse (``event``) or to
+                                          censoring at ``min(stop + follow_up, horizon)``; NaN if
+                                          not stopped
+``follow_up_months``              float   length of the follow-up window after the stop, months
+``restart_time``                  float   TKI restart after relapse
+``bcr_abl_at_stop``               float   true BCR-ABL1 (% IS) at the stop
+``X_at_stop`` .. ``N_at_stop``    float   model state at the stop (X, Y, Z cells; E exhaustion
+                                          fraction; N NK cells/µL), one column per model state
+``t_mmr_measured``,               float   first measured MMR / MR4 / MR4.5 (at a visit)
 ``t_mr4_measured``,
 ``t_mr45_measured``
-``t_mmr``, ``t_mr4``,          float   first true crossing (dense output)
+``t_mmr``, ``t_mr4``,             float   first true crossing (dense output)
 ``t_mr45``
-``max_bcr_abl_after_stop``     float   largest true BCR-ABL1 after the first stop (% IS)
-``hahnel_patient``             int     the resampled Hähnel patient (1-21; 0 with base "none")
-``solver_failures``            int     integration failures (0 for a good run)
-``param_<name>``               float   every model parameter of the patient (table units),
-                                       sampled or fixed
-=============================  ======  ==========================================================
+``max_bcr_abl_after_stop``        float   largest true BCR-ABL1 after the first stop (% IS)
+``hahnel_patient``                int     the resampled Hähnel patient (1-21; 0 with base "none")
+``solver_failures``               int     integration failures (0 for a good run)
+``param_<name>``                  float   every model parameter of the patient (table units),
+                                          sampled or fixed
+================================  ======  ==========================================================
 
 The default cohort (``base = "hahnel2020"``)
 --------------------------------------------

@@ -12,7 +12,7 @@
 ``batch_run`` on Mesa 3.3 gives every iteration the same seed: pass seeds explicitly as a
 parameter (``parameters={"seed": range(10), ...}``, ``iterations=1``).
 
-This module imports Mesa (about 0.8 s); ``import sim`` does not.
+This module imports Mesa, which is slow to import; ``import sim`` does not.
 """
 
 from __future__ import annotations

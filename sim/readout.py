@@ -1,7 +1,7 @@
 r"""BCR-ABL1 qPCR measurement model and molecular-response (MR) depths.
 
 A model gives the true BCR-ABL1 level on the International Scale (IS), in percent. Clinical
-decisions see a measurement of it (DESIGN.md section 6), modelled per sample as
+decisions see a measurement of it, modelled per sample as
 
 .. math::
 

@@ -170,7 +170,7 @@ def output_grid(horizon: float, every: float, extra: Sequence[float] = ()) -> np
 @functools.lru_cache(maxsize=4096)
 def _first_stream(seed: int) -> np.ndarray:
     """Stream 0 of ``seed`` (what a one-patient run uses; as ``seed_states(seed, n)[0]``).
-    Cached: deriving it costs ~0.2 ms, more than the 10-year simulation itself."""
+    Cached: deriving it costs more than a 10-year simulation itself."""
     from sim.engines import rng
 
     return rng.seed_states(seed, 1)[0]

@@ -600,7 +600,7 @@ class Sweep:
 
 
 #: Named designs: eligibility (minimum time on TKI, depth, for how long), lead-in, relapse rule,
-#: and how the emulation approximates the trial (clinical.md section 7; DESIGN.md section 5).
+#: and how the emulation approximates the trial (each design's ``notes`` cite the trial).
 TRIAL_DESIGNS: dict[str, dict[str, Any]] = {
     "euro-ski": {
         "stop_after": 3 * DAYS_PER_YEAR,

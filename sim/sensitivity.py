@@ -68,11 +68,10 @@ def _heap_for_bootstrap_arrays() -> None:
 
     glibc maps every block above its mmap threshold (128 kB at start) fresh from the kernel and
     unmaps it when freed, so each of the bootstrap's hundreds of temporaries pays for new zeroed
-    pages: the shipped Sobol sweep's indices took 2.5 s in a fresh process, against 0.9 s once
-    the threshold had grown. Freeing one mapped block raises the threshold to its size (glibc's
-    dynamic threshold, at most 32 MB on 64-bit systems), so this allocates and frees 16 MB once.
-    Elsewhere it is one harmless allocation; the results do not change (the bootstrap is seeded).
-    (Morris' analysis, measured the same way on 9,000 runs of 8 parameters, gained nothing.)
+    pages, which in a fresh process takes most of the time of the Sobol indices. Freeing one
+    mapped block raises the threshold to its size (glibc's dynamic threshold, at most 32 MB on
+    64-bit systems), so this allocates and frees 16 MB once. Elsewhere it is one harmless
+    allocation; the results do not change (the bootstrap is seeded).
     """
     np.empty(2_000_000)
 

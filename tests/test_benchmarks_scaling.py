@@ -1,9 +1,10 @@
 """The benchmark additions: the floor loop, the scaling fit and figure, the compile and cohort
-benchmarks, and ``benchmarks.compare``'s README block and optional comparisons. Tiny sizes;
+benchmarks, and ``benchmarks.compare``'s table for the manual and optional comparisons. Tiny sizes;
 nothing is asserted about speed."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -130,24 +131,32 @@ def _record() -> dict:
     }
 
 
-def test_readme_block_is_replaced_between_the_markers(tmp_path):
+def test_docs_table_is_written_for_the_performance_page(tmp_path):
     rec = _record()
-    readme = tmp_path / "README.md"
-    begin, end = compare.README_BEGIN, compare.README_END
-    readme.write_text(f"# x\n\n## Performance\n\n{begin}\nold table\n{end}\n\nafter\n")
-    compare.write_readme(rec, readme)
-    text = readme.read_text()
-    assert "old table" not in text and text.endswith(f"{end}\n\nafter\n")
-    block = compare.readme_block(rec)
+    page = tmp_path / "performance" / "compare.md"
+    compare.write_docs(rec, page)
+    text = page.read_text()
+    assert text.startswith(compare.DOCS_HEADER)
+    block = compare.docs_block(rec)
     assert block in text
     rows = [ln for ln in block.splitlines() if ln.startswith("| ") and "ms |" in ln]
     assert len(rows) == len(rec["methods"])
     assert rows[0].startswith("| numba kernel `simulate_one`")  # fastest first
     assert "| 1 |" in rows[0] and "| 97 |" in block  # time / kernel
     assert "95x" in block and "1.10 s" in block
-    readme.write_text("no markers\n")
-    with pytest.raises(ValueError, match="no block between"):
-        compare.write_readme(rec, readme)
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_benchmark_outputs_resolve_inside_the_repository_not_the_cwd():
+    repo = Path(compare.__file__).resolve().parents[1]
+    assert compare.DOCS_TABLE == repo / "docs" / "performance" / "compare.md"
+    assert compare.DOCS_TABLE.is_file()  # the page includes it
+    assert scaling.DOCS_FIGURE == repo / "docs" / "figures" / "scaling.png"
+    help_text = subprocess.run(
+        [sys.executable, str(repo / "benchmarks" / "compare.py"), "--help"],
+        cwd="/", capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "--docs" in help_text and "--readme" not in help_text
 
 
 def test_optional_comparisons_join_the_record_and_the_report(monkeypatch):

@@ -47,9 +47,9 @@ With :math:`X, Y` the quiescent and active counts, :math:`\Phi_Z = \sum_j f_j`,
   :math:`\mathrm{Poisson}(s_N(1 + \sigma_N I) V (1 - e^{-d\,dt})/d)` at activation :math:`A_N`.
 
 Every per-step probability comes from its rate as :math:`1 - e^{-r\,dt}`; competing fates share
-one uniform number (DESIGN.md section 6). At dt = 1 day a rate of 0.58/day is biased by several
-percent against the ODE, so the engine is compared with the ODE at small dt and with
-:func:`mean_map` at dt = 1 day.
+one uniform number, so a cell meets at most one of them in a step. At dt = 1 day a rate of
+0.58/day is biased by several percent against the ODE, so the engine is compared with the ODE at
+small dt and with :func:`mean_map` at dt = 1 day.
 
 Counts above a threshold (large populations)
 -------------------------------------------

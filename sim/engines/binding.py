@@ -1,7 +1,7 @@
 """Bind a model to the ODE kernels so numba's on-disk cache works for every model.
 
 numba does not reuse its cache for a jitted function that receives another jitted function as an
-argument (each new process recompiles, 5–8 s). The kernels in :mod:`sim.engines.ode` therefore call
+argument (each new process would recompile). The kernels in :mod:`sim.engines.ode` therefore call
 the model's ``rhs`` and ``readout`` as module globals, bound by one import line marked
 ``# model-binding``. That module is the kernel of ``cml_immune``. For any other model, this module
 writes a copy of ``ode.py`` whose binding line imports from the model's module instead, into a

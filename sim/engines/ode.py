@@ -16,16 +16,12 @@ rewriting the one import line marked ``model-binding``.
 Reference counts. numba updates an array's reference count (an atomic add, then a subtract) for
 every array argument of an inlined helper unless it can prove the pair redundant, and it cannot
 when the helper's body calls a function that is not inlined, may raise, returns early or sits
-inside one branch. Those updates were a quarter of the canonical trajectory's time. So the
-kernels are compiled with ``error_model="numpy"`` (a division by zero gives inf or NaN as in
-NumPy, and a non-finite state ends the run as a solver failure, instead of raising inside
-numba), and the helpers inlined into the step loops call nothing and have one exit: the drive
-update (:func:`_drive`, not inlined) is written in the integrators' own bodies, and milestone
-crossings are located by a called function only in the steps that have one. Together 1.6x
-faster on the canonical trajectory (A/B in one process). Results move by rounding only (no
-division checks, another instruction order): over the shipped scenarios and 60 cohort patients,
-the median relative change of an output was 1e-12 and the largest 7e-9, with the same step
-counts.
+inside one branch; in a step loop those updates cost a large share of the time. So the kernels
+are compiled with ``error_model="numpy"`` (a division by zero gives inf or NaN as in NumPy, and a
+non-finite state ends the run as a solver failure, instead of raising inside numba), and the
+helpers inlined into the step loops call nothing and have one exit: the drive update
+(:func:`_drive`, not inlined) is written in the integrators' own bodies, and milestone crossings
+are located by a called function only in the steps that have one.
 
 Array layouts (column indices are module constants, frozen into the kernels):
 
@@ -63,8 +59,8 @@ SCH_ADHERENCE = 5  # fraction of doses taken (1 = all)
 # intermittent dosing: on for SCH_ON days, off for SCH_OFF days (0, 0: continuous)
 SCH_ON, SCH_OFF = 6, 7
 SCH_SWITCH = 8  # 1: a switch target, inactive until the protocol's switch rule fires
-# interval-PK effect precomputed outside the kernel (a quadrature costs ~10 us): u at the full
-# dose, and u at the lead-in multiplier SCH_LM; NaN = not prepared, computed in the kernel
+# interval-PK effect precomputed outside the kernel (a quadrature costs more than a step): u at
+# the full dose, and u at the lead-in multiplier SCH_LM; NaN = not prepared, computed in the kernel
 SCH_U1, SCH_UL, SCH_LM = 9, 10, 11
 SCH_DRUG = 12
 SCH_N = SCH_DRUG + _dr.N_DRUG
@@ -143,8 +139,8 @@ MAX_STEPS = 5_000_000
 def _drive(t, tk, drive):
     """Fill the drive vector at time t from the drive kinetics state (closed-form PK).
 
-    Called, not inlined: inlined into every stage of both integrators it made the cold compile
-    of ``simulate_one`` 145 s instead of 93 s, and a constant drive never calls it.
+    Called, not inlined: inlined into every stage of both integrators it would lengthen the
+    compilation of ``simulate_one`` by half, and a constant drive never calls it.
 
     Interventions on the interferon and PD-1 slots combine as 1 - prod(1 - E_k) (they stay in
     [0, 1]); vaccine and exercise boosts add up.

@@ -2,9 +2,9 @@
 
 A ``prange`` loop over fewer iterations than numba has threads leaves the idle threads waiting at
 the loop's closing barrier for the whole call, and with numba's OpenMP threading layer (GNU
-OpenMP) they wait spinning: one patient of the jump process on 2 threads took 19.7 ms of CPU for
-11.0 ms of wall time, and 9.3 ms of each with one thread. Callers that know how many iterations a
-call has run it under :func:`threads_for`.
+OpenMP) they wait spinning, so one patient of the jump process on 2 threads costs about twice the
+CPU time of the same patient on one. Callers that know how many iterations a call has run it
+under :func:`threads_for`.
 """
 
 from __future__ import annotations

@@ -85,12 +85,12 @@ def seed_states(seed: int, n: int) -> np.ndarray:
     processes. SeedSequence hashing (O'Neill 2015, as in NumPy) decorrelates neighbouring seeds
     and children.
 
-    Building ``n`` SeedSequence objects costs about 50 µs each, so the same hash is evaluated here
-    for all children at once with NumPy ``uint32`` arrays (NumPy's ``bit_generator.pyx``:
-    ``mix_entropy`` on the entropy words of ``seed`` padded to the pool size of 4, followed by the
-    spawn key ``i``, then ``generate_state``); a test checks equality with SeedSequence. An all-zero
-    state (probability :math:`2^{-256}`), which xoshiro cannot leave, is replaced by a fixed
-    non-zero word.
+    Building ``n`` SeedSequence objects one by one is slow for large ``n``, so the same hash is
+    evaluated here for all children at once with NumPy ``uint32`` arrays (NumPy's
+    ``bit_generator.pyx``: ``mix_entropy`` on the entropy words of ``seed`` padded to the pool size
+    of 4, followed by the spawn key ``i``, then ``generate_state``); a test checks equality with
+    SeedSequence. An all-zero state (probability :math:`2^{-256}`), which xoshiro cannot leave,
+    is replaced by a fixed non-zero word.
     """
     seed = int(seed)
     n = int(n)
@@ -98,7 +98,7 @@ def seed_states(seed: int, n: int) -> np.ndarray:
         raise ValueError(f"seed must be a non-negative integer, found {seed}")
     if not 0 <= n <= 2**32:
         raise ValueError(f"number of streams must be in [0, 2**32], found {n}")
-    if n <= _FEW_STREAMS:  # NumPy's own SeedSequence is faster for a few (17 µs against 340)
+    if n <= _FEW_STREAMS:  # NumPy's own SeedSequence is faster for a few
         children = np.random.SeedSequence(seed).spawn(n)
         states = np.empty((n, 4), dtype=np.uint64)
         for i, child in enumerate(children):
@@ -281,7 +281,7 @@ def poisson(s, lam):
           :math:`b = 0.931 + 2.53\sqrt\lambda`, :math:`a = -0.059 + 0.02483 b`,
           :math:`1/\alpha = 1.1239 + 1.1328/(b - 3.4)`, :math:`v_r = 0.9277 - 3.6224/(b - 2)`;
           each trial takes two uniforms and is accepted with probability about 0.75 at
-          :math:`\lambda = 10`, rising to about 0.89 for large :math:`\lambda` (measured). The
+          :math:`\lambda = 10`, rising to about 0.89 for large :math:`\lambda`. The
           same constants and acceptance test as NumPy's sampler.
 
     Parameters

@@ -292,9 +292,9 @@ def _advance_segment(
 
     One call per segment (between output times and the stop), not per interval: each call of a
     compiled function updates the reference counts of its 13 array arguments on entry and on
-    exit (atomic instructions), which at one call per 0.25-day interval took about 15 % of a
-    run. The interval loop is written here for that reason; its arithmetic is that of one call
-    per interval.
+    exit (atomic instructions), a noticeable cost at one call per 0.25-day interval. The
+    interval loop is written here for that reason; its arithmetic is that of one call per
+    interval.
     """
     eps = ctl[C_EPS]
     n_crit = ctl[C_NCRIT]
@@ -540,7 +540,8 @@ def scale_cells(params: np.ndarray, factor: float) -> np.ndarray:
     K_y, y0, x0_cap, K_z, p_z, K_E, K_NS and K_ND are multiplied by ``factor``; then X/factor and
     Y/factor obey exactly the same ODE (every term is homogeneous under this map), while the
     jump process has ``factor`` times more cells and relatively smaller fluctuations: its mean
-    converges to the ODE as ``factor`` grows (the cell-scale argument of DESIGN.md section 6).
+    converges to the ODE as ``factor`` grows (the law of large numbers for density-dependent
+    jump processes, Kurtz 1970).
     ``params`` is one vector or a matrix with one patient per row.
     """
     q = np.array(params, dtype=np.float64, copy=True)

@@ -1,5 +1,5 @@
 r"""The canonical model ``cml_immune``: leukemic stem and active cells, effector T cells, their
-exhaustion, and NK cells, under TKI, interferon-α and anti-PD-1 (DESIGN.md section 4).
+exhaustion, and NK cells, under TKI, interferon-α and anti-PD-1.
 
 States (time in days; X, Y, Z in the cell units of Hähnel et al. 2020, K_y = 1e6; N in cells/µL):
 
@@ -308,7 +308,7 @@ def bcr_abl(y: np.ndarray, p: np.ndarray) -> np.ndarray:
 
 
 def initial_state(p: np.ndarray) -> np.ndarray:
-    """Quasi-equilibria at diagnosis for the given leukemic load y0 (DESIGN.md section 4).
+    """Quasi-equilibria at diagnosis for the given leukemic load y0.
 
     X0 = (p_yx/p_xy) y0 (capped at ``x0_cap``), Z0 = r_z / (a - p_z y0/(K_z^2 + y0^2)) (r_z/a where
     the denominator is not positive), E0 and N0 from dE/dt = 0 and dN/dt = 0 at y0 (no drive).
@@ -326,8 +326,8 @@ def initial_states(P: np.ndarray) -> np.ndarray:
 
 @njit(cache=True)
 def _initial_states(P, out):
-    """The loop behind :func:`initial_states` (jitted: 5 µs for one patient, where NumPy's
-    per-call overhead made the vectorised form 170 µs)."""
+    """The loop behind :func:`initial_states` (jitted: for one patient, NumPy's per-call
+    overhead would dominate a vectorised form)."""
     for j in range(P.shape[0]):
         p = P[j]
         y0 = p[Y0]

@@ -7,10 +7,10 @@ each scale through the jump process and the agent engine and returns the fractio
 (no quiescent and no active leukemic cell left by the horizon) with Wilson 95 % intervals;
 :func:`plot_cure` draws it and writes the table beside the figure (``<stem>.csv``).
 
-``python -m sim.plots.cure [OUT_STEM]`` makes the README figure (default patient, imatinib for
+``python -m sim.plots.cure [OUT_STEM]`` makes the manual's figure (default patient, imatinib for
 5 years, then stopped; 8 years); ``python -m sim.plots.cure --years [OUT_STEM]`` the probability
 of cure of a virtual cohort against years of TKI before the stop, without peg-interferon, with it
-alongside the TKI and with it after the stop (:func:`cure_vs_tki_years`, about 2 minutes).
+alongside the TKI and with it after the stop (:func:`cure_vs_tki_years`).
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def plot_cure(
 #: Years of TKI before the stop for :func:`cure_vs_tki_years`.
 TKI_YEARS = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0)
 
-#: Cell scales of the README figure (one column each): the scale is not identified by the fits.
+#: Cell scales of the manual's figure (one column each): the scale is not identified by the fits.
 YEARS_SCALES = (1e-2, 1e-3)
 
 #: The arms of :func:`cure_vs_tki_years`: peg-interferon never, with the TKI (diagnosis to the
@@ -286,12 +286,12 @@ def plot_cure_vs_years(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Compute the default table and write the figure (default ``results/readme/cure-vs-scale``)."""
+    """Compute the default table and write the figure (default ``results/cure-vs-scale``)."""
     args = list(sys.argv[1:] if argv is None else argv)
     years = "--years" in args
     args = [a for a in args if a != "--years"]
     default = "cure-vs-tki-years" if years else "cure-vs-scale"
-    stem = args[0] if args else os.path.join("results", "readme", default)
+    stem = args[0] if args else os.path.join("results", default)
     os.makedirs(os.path.dirname(stem) or ".", exist_ok=True)
     if years:
         table = cure_vs_tki_years()

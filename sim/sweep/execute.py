@@ -355,8 +355,8 @@ def _main_by_name() -> list[str]:
 
     Every process that multiprocessing starts runs the main module again (as ``__mp_main__``).
     The fork server preloads a main module given by its path, not one given by name, so each
-    worker would import all that module imports, after the fork: 0.7 s per worker for
-    ``python -m benchmarks.compare`` (matplotlib, SciPy). Preloaded by name, the imports are
+    worker would import all that module imports, after the fork (for ``python -m
+    benchmarks.compare``: matplotlib and SciPy). Preloaded by name, the imports are
     done once in the server; the workers only run the module's body again.
     """
     import sys

@@ -121,7 +121,7 @@ def final_readout(spec: ModelSpec, final: np.ndarray, params: np.ndarray) -> np.
     readout with the same element-wise operations as a call per run (``100 Y / K_y`` for
     ``cml_immune``). That form is kept only when it has one value per run and equals the call per
     run, bit for bit, on the first and the last run; otherwise (a readout that is not
-    element-wise in the parameters) every run gets its own call (about 5 µs each).
+    element-wise in the parameters) every run gets its own call.
 
     Parameters
     ----------

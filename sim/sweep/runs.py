@@ -13,10 +13,9 @@ Kernel calls
     value swept: the ensemble kernel takes one schedule for all its rows, so the runs of a chunk
     go through ``simulate_one`` in a plain Python loop over rows, each with its own arrays (the
     per-run views are made by iterating the arrays, not by indexing them run by run). The loop
-    costs about 4 µs of dispatch per run (measured: 10.5 µs per one-day run against 6.6 µs
-    inside the ensemble, one thread), 3 % of a 10-year run of 0.13 ms, and no parallelism
-    inside the chunk: chunks run in parallel on the executor's workers instead. Both paths give
-    bit-identical numbers.
+    adds a few microseconds of dispatch per run, small against a 10-year run, and no
+    parallelism inside the chunk: chunks run in parallel on the executor's workers instead.
+    Both paths give bit-identical numbers.
 Random streams
     Run ``j`` of the sweep (its global sample index) takes stream ``j`` of
     ``sim.engines.rng.seed_states(seed, n)``, whatever chunk or worker runs it. A runner computes

@@ -72,17 +72,14 @@ def default_chunk(n: int, workers: int | None = None) -> int:
     """Runs per chunk when the scenario does not say.
 
     A chunk is the unit of storage and of resuming: one compressed file per variable and one
-    done marker, so its fixed cost is a few file creations (0.1-0.5 ms each on a local disk
-    here, more on a cluster's network file system) besides compressing its numbers (1.2 ms for
-    1024 runs x 30 metrics). The executor's tasks group consecutive chunks, up to
-    :data:`sim.sweep.execute.TASK_RUNS` runs, and shrink to single chunks at the end of the
-    sweep (:func:`sim.sweep.execute.plan_tasks`), so small chunks cost files, not round trips.
-    With the number of workers known, about 8 chunks per worker; otherwise about 48 chunks;
-    between 128 and 1024 runs either way. On the shipped Sobol sweep (18,432 runs, 2 workers)
-    chunks of 1024, 512 and 256 runs gave the same sweep overhead within the noise (+6.9 %,
-    +7.6 %, +10.0 % / +8.5 %, medians of 5 rounds), so the rule keeps the fewest files. The
-    chunking never changes the numbers (run ``j`` takes design row ``j`` and random stream
-    ``j``).
+    done marker, so its fixed cost is a few file creations (more on a cluster's network file
+    system than on a local disk) besides compressing its numbers. The executor's tasks group
+    consecutive chunks, up to :data:`sim.sweep.execute.TASK_RUNS` runs, and shrink to single
+    chunks at the end of the sweep (:func:`sim.sweep.execute.plan_tasks`), so small chunks cost
+    files, not round trips. With the number of workers known, about 8 chunks per worker;
+    otherwise about 48 chunks; between 128 and 1024 runs either way: within that range the chunk
+    size hardly changes the sweep's overhead, so the rule keeps the fewest files. The chunking
+    never changes the numbers (run ``j`` takes design row ``j`` and random stream ``j``).
     """
     target = 8 * int(workers) if workers else 48
     return int(min(1024, max(128, -(-n // target))))
@@ -152,9 +149,8 @@ def _atomic_write(path: Path, data: str | bytes, tmp: Path | None = None) -> Non
 def _unwritten(shape: tuple[int, ...]) -> np.ndarray:
     """A NaN array of ``shape`` that takes no memory: xarray writes its metadata, and zarr no
     chunk of it (a chunk equal to the fill value is not written), so every chunk stays pending.
-    zarr compares each chunk with the fill value (~7 ns per element: 0.03 s for 18,432 runs
-    with a 10-year trajectory every 3 months); a lazy dask array would skip that, but building
-    its write graph imports ``distributed`` (0.3-0.4 s)."""
+    zarr compares each chunk with the fill value, which is cheap; a lazy dask array would skip
+    that, but building its write graph imports ``distributed``, which is not."""
     return np.broadcast_to(np.float64(np.nan), shape)
 
 
@@ -214,8 +210,7 @@ def create(
             outcome_attrs,
         ),
     }
-    # zstd at level 1: 1.2 ms per chunk of 1024 runs x 30 metrics, the same size as the default
-    # level 3 (2.0 ms; 245 -> 170 kB)
+    # zstd at level 1: faster than the default level 3 and about as small on these numbers
     codecs = [zarr.codecs.ZstdCodec(level=1)]
     encoding: dict[str, Any] = {
         "outcome": {"chunks": (chunk, len(names)), "compressors": codecs},
@@ -353,11 +348,8 @@ class ChunkFiles:
     ``k`` of a 2-D array is the file ``c/k/0``), and the codecs ``bytes`` (little-endian) then
     ``zstd``. A chunk file is then the zstd frame of the chunk's bytes in C order, the last
     chunk padded with the fill value to the full chunk shape. Writing it here costs one
-    compression (1.2 ms for 1024 runs x 30 metrics at zstd level 1) and one file (0.1-0.5 ms on
-    this machine's disk); in the workers of the shipped sweep on a busy 2-core machine, zarr's
-    synchronous API took 5-7 ms per such chunk, most of it waiting on hand-offs to zarr's
-    event-loop and codec threads, and a worker's set-up at its first chunk (mostly opening the
-    store through zarr) took 75-130 ms more.
+    compression and one file; zarr's synchronous API would add hand-offs to its event-loop and
+    codec threads for every chunk, and opening the store through zarr in every worker.
 
     The file is written as zarr's local store writes it: to ``<key>.<hex>.partial`` beside it,
     then renamed into place, so it is complete or absent (and :func:`remove_partial_files`

@@ -7,7 +7,7 @@ model's right-hand side reads them; models never see doses or concentrations.
 slot  name         meaning
 ====  ===========  =====================================================================
 0     TKI          relative TKI effect u(t): 1 = the patient's fitted kill rate at standard
-                   dose (E_max-normalised, DESIGN.md section 4); 0 = off
+                   dose (E_max-normalised, :mod:`sim.therapy.pk`); 0 = off
 1     IFN          interferon-α effect I(t) in [0, 1]
 2     PD1          anti-PD-1 receptor occupancy B(t) in [0, 1]
 3     VACCINE      relative rise of effector T-cell recruitment (r_z multiplier - 1)

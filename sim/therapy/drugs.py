@@ -3,7 +3,7 @@ r"""Tyrosine kinase inhibitors: one-compartment oral PK constants and an E_max c
 A :class:`Drug` holds what :mod:`sim.therapy.pk` needs: first-order absorption rate ``ka``,
 elimination rate ``ke``, apparent volume ``volume`` (V/F), relative bioavailability (1 when V/F is
 used), the E_max link (``ec50`` on total plasma concentration, Hill coefficient ``hill``) and the
-standard regimen that defines the effect u = 1 (DESIGN.md section 4):
+standard regimen that defines the effect u = 1:
 
 .. math::
 
@@ -34,7 +34,7 @@ nilotinib  300 mg / 12 h   1.65       1.27       1.505   0.21    7.2
 (mg/L). The E_max link is saturating at the standard dose on purpose: in DESTINY a 50 % dose kept
 97.5 % of MR4 patients in MMR for a year (Clark RE et al. Lancet Haematol 2017;4:e310;
 2019;6:e375), which with
-h = 1 needs C_ref/EC50 >= 4 (DESIGN.md section 4); a linear dose–effect relation does not.
+h = 1 needs C_ref/EC50 >= 4; a linear dose–effect relation does not.
 """
 
 from __future__ import annotations

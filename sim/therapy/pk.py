@@ -40,7 +40,7 @@ The effect is an E_max (Hill) function of the total plasma concentration,
     u(D, \tau) = \frac{\bar g(D, \tau)}{\bar g(D_{std}, \tau_{std})}, \qquad
     \bar g(D, \tau) = \frac{1}{\tau}\int_0^\tau g(C_{ss}(t))\,dt,
 
-so u = 1 at the standard regimen (DESIGN.md section 4). In ``daily`` mode, dividing
+so u = 1 at the standard regimen. In ``daily`` mode, dividing
 :math:`g(C(t))` by the same :func:`standard_effect` makes the two modes agree on average.
 
 Drugs are passed to the kernels as the vector of :meth:`sim.therapy.drugs.Drug.vector`. All rates
