@@ -414,16 +414,13 @@ class _Processes:
             self.ctx = multiprocessing.get_context("forkserver")
             # the server imports these before it forks any worker ("__main__" is the default)
             self.ctx.set_forkserver_preload(["__main__", "sim.sweep.warm", *_main_by_name()])
-            # a server started now dies with this process (sim.sweep.warm reads the variable)
-            before = os.environ.get(lifeline.ENV)
-            os.environ[lifeline.ENV] = str(os.getpid())
-            try:
+            # A server started now dies with this process (sim.sweep.warm reads the variable).
+            # The resource tracker started with it unlinks the semaphore numba makes in each
+            # worker when a worker is killed (Ctrl-C): without a warning about it.
+            quiet = "ignore::UserWarning:multiprocessing.resource_tracker"
+            warnings = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), quiet]))
+            with _environ({lifeline.ENV: str(os.getpid()), "PYTHONWARNINGS": warnings}):
                 forkserver.ensure_running()  # it loads the kernel now, while the design is made
-            finally:
-                if before is None:
-                    del os.environ[lifeline.ENV]
-                else:
-                    os.environ[lifeline.ENV] = before
         else:
             self.ctx = multiprocessing.get_context("spawn")
         self.lifeline = lifeline.Lifeline(self.ctx)
@@ -496,6 +493,21 @@ class _Processes:
                 proc.kill()
 
 
+@contextlib.contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    """These environment variables set meanwhile (for the processes started)."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def _stop_fork_server() -> None:
     """Kill multiprocessing's fork server of this process, if running (the next pool starts a
     new one); the workers it forked die with it (:mod:`sim.sweep.lifeline`)."""
@@ -537,7 +549,8 @@ class _Dask:
                 ) from None
         else:
             n = int(self.workers or _available_cores())
-            self.cluster = LocalCluster(
+            self.cluster = _ignoring_sigint(
+                LocalCluster,
                 n_workers=n,
                 threads_per_worker=1,
                 processes=True,
@@ -578,6 +591,22 @@ class _Dask:
         if self.cluster is not None:
             self.cluster.close()
         self.client = self.cluster = None
+
+
+def _ignoring_sigint(start: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``start(*args, **kwargs)`` with Ctrl-C ignored meanwhile, so the processes it starts
+    ignore it too (a Python process started with SIGINT ignored keeps it so): Ctrl-C reaches
+    the whole process group, and the main process stops them itself."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return start(*args, **kwargs)
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return start(*args, **kwargs)
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def _available_cores() -> int:
