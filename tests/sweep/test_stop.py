@@ -222,3 +222,58 @@ def test_a_second_writer_is_refused_and_a_killed_one_leaves_no_stale_lock(tmp_pa
     assert main([*args, "--resume", "--no-figure"]) == 0
     with lock(folder):  # free again once the resume is over
         pass
+
+
+def test_a_worker_ends_when_its_lifeline_is_cut():
+    """The portable fallback: without prctl, a worker ends when the main process's end of the
+    lifeline closes (here cut by hand), even while it waits for a task or sleeps in one."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    from sim.sweep.lifeline import Lifeline, hold
+
+    ctx = multiprocessing.get_context("spawn")
+    line = Lifeline(ctx)
+    pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=hold, initargs=(line.reader,))
+    try:
+        assert pool.submit(os.getpid).result(timeout=60) != os.getpid()  # started
+        task = pool.submit(time.sleep, 600)
+        line.cut()
+        with pytest.raises(BrokenProcessPool):
+            task.result(timeout=20)
+    finally:
+        for proc in pool._processes.values():  # a worker that did not end: no 600 s wait
+            proc.kill()
+        pool.shutdown(cancel_futures=True)
+
+
+def test_the_resume_command_repeats_every_option_given():
+    """Every option of ``cmlsim sweep`` given a value other than its default comes back in the
+    resume command (an option added later too), with --resume for --overwrite."""
+    from sim.cli import _sweep_resume_command, build_parser
+
+    parser = build_parser()
+    sweep = parser._subparsers._group_actions[0].choices["sweep"]
+    argv = ["sweep", "my scenario.toml"]
+    for action in sweep._actions:
+        if not action.option_strings or action.dest in ("help", "resume"):
+            continue
+        if action.nargs == 0:
+            argv.append(action.option_strings[-1])
+        elif action.choices:
+            argv += [
+                action.option_strings[-1],
+                next(c for c in action.choices if c != action.default),
+            ]
+        elif action.type is int:
+            argv += [action.option_strings[-1], "3"]
+        else:
+            argv += [action.option_strings[-1], "some value"]
+    args = parser.parse_args(argv)
+    cmd = shlex.split(_sweep_resume_command(args))
+    assert cmd[:3] == ["cmlsim", "sweep", "my scenario.toml"] and cmd[-1] == "--resume"
+    assert "--overwrite" not in cmd
+    given = [a for a in argv[2:] if a != "--overwrite"]
+    assert sorted(cmd[3:-1]) == sorted(given)
+    assert parser.parse_args(cmd[1:]).resume
