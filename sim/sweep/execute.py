@@ -913,9 +913,12 @@ class _Phases:
             print(f"  {what} ...", end="", file=sys.stderr, flush=True)
         try:
             yield
-        finally:
+        except BaseException:
             if self.on:
-                print(f" {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+                print(file=sys.stderr)  # end the line; the error is said elsewhere
+            raise
+        if self.on:
+            print(f" {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
 
 
 def _analyse(
