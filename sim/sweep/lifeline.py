@@ -10,7 +10,7 @@ standard output, so a program reading that output to its end would wait for good
 
 Two mechanisms end them:
 
-- on Linux, :func:`die_with_parent` (``prctl(PR_SET_PDEATHSIG, SIGKILL)``): the kernel kills the
+- on Linux, :func:`die_with_parent` (``prctl(PR_SET_PDEATHSIG, SIGKILL)``): Linux kills the
   fork server when the main process dies and each worker when the fork server dies;
 - everywhere, a :class:`Lifeline`: a pipe whose only writer is the main process. A thread in
   each worker waits on its read end and ends the worker at end-of-file, that is when the main
@@ -36,7 +36,7 @@ _PR_SET_PDEATHSIG = 1
 
 
 def die_with_parent(parent: int | None = None) -> bool:
-    """Have the kernel kill this process (SIGKILL) when its parent process dies.
+    """Have Linux kill this process (SIGKILL) when its parent process dies.
 
     Linux only: the signal comes when the *thread* that started this process ends, so call it
     only in a process started by a thread that lives as long as its parent (the main thread, or
@@ -51,7 +51,7 @@ def die_with_parent(parent: int | None = None) -> bool:
     Returns
     -------
     bool
-        Whether the kernel will send the signal (False where ``prctl`` is not available).
+        Whether Linux will send the signal (False where ``prctl`` is not available).
     """
     armed = False
     if sys.platform.startswith("linux"):

@@ -198,9 +198,9 @@ def lock(path: str | os.PathLike) -> StoreLock:
     """Take the writer's lock of the results folder ``path`` at once, or raise :class:`Locked`.
 
     The lock is ``flock`` on ``path/.sweep.lock``, which names its holder (pid, host, time).
-    The kernel frees it when the holder's process ends, so a killed sweep leaves no stale
-    lock. Where ``flock`` is missing (Windows), or on a file system without it, no lock is
-    taken.
+    The operating system frees it when the holder's process ends, so a killed sweep leaves no
+    stale lock. Where ``flock`` is missing (Windows), or on a file system without it, no lock
+    is taken.
     """
     path = Path(path)
     try:

@@ -13,7 +13,7 @@ of these imports starts a thread, so the server can still fork.
 The ensemble kernel is left to the workers: it is ``parallel=True``, and loading it starts numba's
 thread pool; a process with threads must not fork (GNU OpenMP does not survive it).
 
-In a fork server started by a sweep, importing this module first asks the kernel to kill the
+In a fork server started by a sweep, importing this module first asks Linux to kill the
 server when the sweep's main process dies (:func:`sim.sweep.lifeline.arm_fork_server`).
 """
 

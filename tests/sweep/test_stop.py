@@ -217,7 +217,7 @@ def test_a_second_writer_is_refused_and_a_killed_one_leaves_no_stale_lock(tmp_pa
             assert took < 10, took  # refused at once, before any computing
         assert markers(folder) == markers(done.path)  # nothing touched
     finally:
-        holder.kill()  # the kernel releases its lock
+        holder.kill()  # the operating system releases its lock
         holder.wait()
     assert main([*args, "--resume", "--no-figure"]) == 0
     with lock(folder):  # free again once the resume is over
