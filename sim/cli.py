@@ -349,6 +349,26 @@ def _cmd_gallery(args: argparse.Namespace) -> int:
     return 1 if any(e.overlaps > 0 for e in g.entries) else 0
 
 
+def _sweep_resume_command(args: argparse.Namespace) -> str:
+    """The ``cmlsim sweep`` command that continues this one: every option of the sweep parser
+    given a value other than its default, ``--resume`` instead of ``--overwrite``."""
+    import shlex
+
+    words = ["cmlsim", "sweep"]
+    for action in args.sweep_parser._actions:
+        value = getattr(args, action.dest, None)
+        if action.dest in ("help", "overwrite", "resume") or value is None:
+            continue
+        if not action.option_strings:  # the scenario
+            words.append(str(value))
+        elif action.nargs == 0:  # a flag
+            if value is not action.default:
+                words.append(action.option_strings[-1])
+        elif value != action.default:
+            words += [action.option_strings[-1], str(value)]
+    return shlex.join([*words, "--resume"])
+
+
 def _cmd_sweep(args: argparse.Namespace) -> int:
     """``cmlsim sweep SCENARIO``: a parameter sweep, its sensitivity indices and figures."""
     from sim.scenario import ScenarioError, load
@@ -404,10 +424,15 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         return EXIT_CANNOT_WRITE
     except KeyboardInterrupt:
         print(
-            f"cmlsim sweep: interrupted; finished chunks are kept: continue with "
-            f"cmlsim sweep {args.scenario} --resume",
+            "cmlsim sweep: interrupted; finished chunks are kept: continue with "
+            + _sweep_resume_command(args),
             file=sys.stderr,
         )
+        import gc
+
+        # exit at once, without the interpreter's last collection over every object the
+        # libraries loaded (numba, xarray), the slowest part of its exit
+        gc.freeze()
         return 130
     t = res.timings
     done_now = f"{res.computed} of {res.chunks} chunks computed now" if args.resume else ""
@@ -542,8 +567,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results", help="results folder (default: results)")
     p.add_argument("--overwrite", action="store_true", help="replace results/<name>/ if it exists")
     p.add_argument("--no-figure", action="store_true", help="skip the figures")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_sweep)
+    p.add_argument("--quiet", action="store_true", help="no progress (bar and analysis steps)")
+    p.set_defaults(func=_cmd_sweep, sweep_parser=p)
 
     p = sub.add_parser("validate", help="check scenario files; exit code 2 on the first error")
     p.add_argument("scenario", nargs="+")

@@ -28,9 +28,11 @@ J. Cariboni, A. Saltelli. Environ Model Softw 2007;22:1509-1518. J. Herman, W. U
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -52,6 +54,11 @@ COLUMNS = (
     "ci_low",
     "ci_high",
 )
+
+
+def _quiet(what: str) -> AbstractContextManager[Any]:
+    """No progress (the default ``phase`` of :func:`analyze`)."""
+    return contextlib.nullcontext()
 
 
 def _table(rows: list[dict]) -> pd.DataFrame:
@@ -237,6 +244,7 @@ def analyze(
     outputs: Sequence[str] | None = None,
     conf_level: float = 0.95,
     num_resamples: int = 200,
+    phase: Callable[[str], AbstractContextManager[Any]] | None = None,
 ) -> tuple[pd.DataFrame | None, list[str]]:
     """Indices of a stored sweep's outputs (Sobol or Morris designs; others have none).
 
@@ -248,6 +256,9 @@ def analyze(
         Metrics to analyse (default: the sweep's ``outputs``).
     conf_level, num_resamples
         Bootstrap settings.
+    phase : callable, optional
+        ``phase(what)`` gives a context manager wrapped around each output's indices (for
+        progress: :func:`sim.sweep.run_sweep` prints what it does and its time).
 
     Returns
     -------
@@ -295,15 +306,18 @@ def analyze(
         if np.all(Y == Y[0]):
             notes.append(f"{out}: the same value ({Y[0]:g}) in every run, so it has no indices")
             continue
-        if kind == "sobol":
-            t = sobol_indices(Y, names, bool(int(attrs["second_order"])), conf_level, num_resamples)
-        else:
-            from sim.scenario import SweepParam
+        what = "Sobol" if kind == "sobol" else "Morris"
+        with (phase or _quiet)(f"{what} indices of {out} ({num_resamples} bootstrap resamples)"):
+            if kind == "sobol":
+                second = bool(int(attrs["second_order"]))
+                t = sobol_indices(Y, names, second, conf_level, num_resamples)
+            else:
+                from sim.scenario import SweepParam
 
-            X = np.column_stack(
-                [to_unit(SweepParam(**p), ds[p["name"]].values[rows]) for p in params]
-            )
-            t = morris_indices(X, Y, names, int(attrs["levels"]), conf_level, num_resamples)
+                X = np.column_stack(
+                    [to_unit(SweepParam(**p), ds[p["name"]].values[rows]) for p in params]
+                )
+                t = morris_indices(X, Y, names, int(attrs["levels"]), conf_level, num_resamples)
         t.insert(0, "output", out)
         tables.append(t)
     if not tables:

@@ -37,7 +37,8 @@ from, import the script).
 Modules: :mod:`sim.sweep.design` (addresses, ranges, the sample matrix),
 :mod:`sim.sweep.runs` (design rows to kernel inputs, the kernel), :mod:`sim.sweep.metrics` (what is
 kept of each run), :mod:`sim.sweep.store` (the Zarr layout, done markers, resume),
-:mod:`sim.sweep.execute` (executors: serial, local processes, Dask). Indices:
+:mod:`sim.sweep.execute` (executors: serial, local processes, Dask), :mod:`sim.sweep.lifeline`
+(worker processes that end with the sweep). Indices:
 :mod:`sim.sensitivity`; figures: :mod:`sim.plots.sweep`.
 
 Nothing here imports SALib, zarr, xarray or dask until a sweep is designed, stored or run.

@@ -32,16 +32,25 @@ computed again chunk by chunk) is recorded as failed, with the error in
 its marker and status 3 for its runs, and the other chunks go on; ``--resume`` computes it again.
 Results do not depend on the executor, the number of workers or the chunk size: run ``j`` always
 takes design row ``j`` and random stream ``j``.
+
+One sweep at a time writes into a store: ``run_sweep`` holds its lock
+(:func:`sim.sweep.store.lock`) from start to end, and refuses a store another sweep holds.
+Ctrl-C stops a sweep at once: the ``processes`` executor kills its workers amid their tasks,
+whose chunks have no marker yet and are computed again by ``--resume``. A main process killed
+by any signal takes its workers, multiprocessing's fork server and its resource tracker with it
+(:mod:`sim.sweep.lifeline`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import socket
+import sys
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -307,8 +316,19 @@ def warm_kernels(threads: int | None = None, ensemble: bool = True) -> float:
 _READY_AT = float("nan")
 
 
-def _init_worker(threads: int, ensemble: bool, barrier: Any) -> None:
+def _init_worker(threads: int, ensemble: bool, barrier: Any, reader: Any, forked: bool) -> None:
+    """Start a worker of the ``processes`` executor: end with the sweep's main process
+    (:mod:`sim.sweep.lifeline`), leave Ctrl-C to it, load the kernels, wait for the others."""
     global _READY_AT
+    import signal
+
+    from sim.sweep import lifeline
+
+    if forked:  # forked by the fork server's only thread: die with the server
+        lifeline.die_with_parent()
+    lifeline.hold(reader)
+    # Ctrl-C reaches the whole process group: the main process stops the workers itself
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     warm_kernels(threads, ensemble)
     _READY_AT = time.time()
     try:
@@ -346,7 +366,7 @@ class _Serial:
     def describe(self) -> str:
         return "serial (this process)"
 
-    def close(self) -> None:
+    def close(self, stop: bool = False) -> None:
         pass
 
 
@@ -376,12 +396,15 @@ class _Processes:
         self.ensemble = ensemble
         self.pool: Any = None
         self.launcher: Future | None = None
+        self.lifeline: Any = None
         #: seconds from start() until every worker had loaded the kernels (set by ready())
         self.workers_ready = float("nan")
 
     def start(self) -> None:
         import multiprocessing
         from concurrent.futures import ThreadPoolExecutor
+
+        from sim.sweep import lifeline
 
         self.t0 = time.perf_counter()
         self.t0_wall = time.time()
@@ -391,9 +414,16 @@ class _Processes:
             self.ctx = multiprocessing.get_context("forkserver")
             # the server imports these before it forks any worker ("__main__" is the default)
             self.ctx.set_forkserver_preload(["__main__", "sim.sweep.warm", *_main_by_name()])
-            forkserver.ensure_running()  # it loads the kernel now, while the design is made
+            # A server started now dies with this process (sim.sweep.warm reads the variable).
+            # The resource tracker started with it unlinks the semaphore numba makes in each
+            # worker when a worker is killed (Ctrl-C): without a warning about it.
+            quiet = "ignore::UserWarning:multiprocessing.resource_tracker"
+            warnings = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), quiet]))
+            with _environ({lifeline.ENV: str(os.getpid()), "PYTHONWARNINGS": warnings}):
+                forkserver.ensure_running()  # it loads the kernel now, while the design is made
         else:
             self.ctx = multiprocessing.get_context("spawn")
+        self.lifeline = lifeline.Lifeline(self.ctx)
         # starting a worker waits for the fork server's preload: not in this thread, which makes
         # the design and the store meanwhile
         launcher = ThreadPoolExecutor(1, thread_name_prefix="cmlsim-workers")
@@ -407,7 +437,13 @@ class _Processes:
             max_workers=self.workers,
             mp_context=self.ctx,
             initializer=_init_worker,
-            initargs=(1, self.ensemble, self.ctx.Barrier(self.workers)),
+            initargs=(
+                1,
+                self.ensemble,
+                self.ctx.Barrier(self.workers),
+                self.lifeline.reader,
+                self.ctx.get_start_method() == "forkserver",
+            ),
         )
         return [self.pool.submit(_ping) for _ in range(self.workers)]
 
@@ -428,15 +464,62 @@ class _Processes:
     def describe(self) -> str:
         return f"{self.workers} local processes"
 
-    def close(self) -> None:
+    def close(self, stop: bool = False) -> None:
+        """Shut the pool down; ``stop``: at once, killing the workers amid their tasks (their
+        chunks are left without a marker, to compute again on resume)."""
         from concurrent.futures import wait
 
+        if stop and self.lifeline is not None:
+            self.lifeline.cut()  # workers forked meanwhile end too
+        if stop:
+            self._kill_workers()
+            if self.launcher is not None and not self.launcher.done():
+                _stop_fork_server()  # the launcher waits for it to load the kernel: not now
         if self.launcher is not None:
             wait([self.launcher])  # the pool exists once the launcher has returned
             self.launcher = None
         if self.pool is not None:
+            if stop:
+                self._kill_workers()
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
+        if self.lifeline is not None:
+            self.lifeline.cut()
+
+    def _kill_workers(self) -> None:
+        # the pool's processes by pid (no public accessor in concurrent.futures)
+        for proc in list((getattr(self.pool, "_processes", None) or {}).values()):
+            if proc.is_alive():
+                proc.kill()
+
+
+@contextlib.contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    """These environment variables set meanwhile (for the processes started)."""
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _stop_fork_server() -> None:
+    """Kill multiprocessing's fork server of this process, if running (the next pool starts a
+    new one); the workers it forked die with it (:mod:`sim.sweep.lifeline`)."""
+    import signal
+    from multiprocessing import forkserver
+
+    pid = getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+    if pid:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 class _Dask:
@@ -466,7 +549,8 @@ class _Dask:
                 ) from None
         else:
             n = int(self.workers or _available_cores())
-            self.cluster = LocalCluster(
+            self.cluster = _ignoring_sigint(
+                LocalCluster,
                 n_workers=n,
                 threads_per_worker=1,
                 processes=True,
@@ -501,12 +585,28 @@ class _Dask:
         where = f"scheduler {self.scheduler}" if self.scheduler else "a LocalCluster"
         return f"Dask, {self.workers} workers ({where})"
 
-    def close(self) -> None:
+    def close(self, stop: bool = False) -> None:
         if self.client is not None:
             self.client.close()
         if self.cluster is not None:
             self.cluster.close()
         self.client = self.cluster = None
+
+
+def _ignoring_sigint(start: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``start(*args, **kwargs)`` with Ctrl-C ignored meanwhile, so the processes it starts
+    ignore it too (a Python process started with SIGINT ignored keeps it so): Ctrl-C reaches
+    the whole process group, and the main process stops them itself."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return start(*args, **kwargs)
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return start(*args, **kwargs)
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def _available_cores() -> int:
@@ -653,7 +753,8 @@ def run_sweep(
     scheduler : str, optional
         Address of a Dask scheduler.
     progress : bool
-        A progress bar with the rate and the time left (tqdm).
+        A progress bar with the rate and the time left (tqdm), then a line per step of the
+        analysis with the seconds it took (on standard error).
     analysis, figures : bool
         Compute the sensitivity indices (``sensitivity.csv``) and draw the figures.
     formats : sequence of str
@@ -666,7 +767,8 @@ def run_sweep(
     Raises
     ------
     SweepError
-        No ``[sweep]``, a bad executor, a scenario that changed under ``resume``.
+        No ``[sweep]``, a bad executor, a scenario that changed under ``resume``, a store
+        another sweep is writing into (``resume`` or ``overwrite``).
     """
     import secrets
 
@@ -685,90 +787,154 @@ def run_sweep(
     t_start = time.perf_counter()
     ensemble = all(p.path.startswith("patient.") for p in sc.sweep.params)
     ex = make_executor(executor, workers, scheduler, ensemble)
-    layout = _existing(results_root, sc) if resume else None
-    values = None
-    if layout is not None:
-        store.remove_partial_files(layout)
-    ex.start()
-    try:
-        if layout is None:
-            values = design.design_values(sc.sweep, sc.seed)
-            layout = store.create(sc, values, results_root, overwrite, workers=ex.workers)
-        t_design = time.perf_counter() - t_start
-        done = {k for k, rec in store.markers(layout.path).items() if rec["status"] == "done"}
-        pending = [k for k in range(len(layout.bounds)) if k not in done]
-        session = secrets.token_hex(6)
-        if values is None:
-            values = store.design_values(layout)
-        bounds = layout.bounds
-        tasks = [
-            (
-                str(layout.path),
-                layout.sweep_id,
-                ks,
-                session,
-                values[bounds[ks[0]][0] : bounds[ks[-1]][1]],
-            )
-            for ks in plan_tasks(pending, layout.chunk, int(ex.workers or 1))
-        ]
-        startup = ex.ready()
-        t_run = time.perf_counter()
-        kernel = 0.0
-        todo = sum(b - a for k, (a, b) in enumerate(layout.bounds) if k not in done)
-        with tqdm(
-            total=todo,
-            unit="run",
-            disable=not progress,
-            desc=sc.name,
-            smoothing=0.1,
-            dynamic_ncols=True,
-        ) as bar:
-            for recs in ex.run(tasks):
-                for rec in recs:
-                    kernel += float(rec.get("kernel_seconds", 0.0))
-                    bar.update(rec["stop"] - rec["first"])
-        run_s = time.perf_counter() - t_run
-        desc = ex.describe()
-    finally:
-        ex.close()
-    recs = store.markers(layout.path)
-    failed = {k: str(r.get("error")) for k, r in recs.items() if r["status"] != "done"}
-    failed.update({k: "not computed" for k in range(len(layout.bounds)) if k not in recs})
-    out = SweepRun(
-        path=layout.path,
-        layout=layout,
-        executor=desc,
-        n=layout.n,
-        chunks=len(layout.bounds),
-        computed=len(pending),
-        failed=failed,
-        solver_failure_runs=sum(int(r.get("solver_failure_runs", 0)) for r in recs.values()),
-        run_errors={
-            int(j): msg for r in recs.values() for j, msg in r.get("run_errors", {}).items()
-        },
-        timings={
-            "startup": startup,
-            "workers": getattr(ex, "workers_ready", startup),
-            "design": t_design,
-            "run": run_s,
-            "kernel": kernel,
-        },
-    )
-    t_an = time.perf_counter()
-    if analysis:
-        _analyse(out, figures, formats)
-    out.timings["analysis"] = time.perf_counter() - t_an
+    target = Path(results_root) / sc.name
+    with contextlib.ExitStack() as held:
+        if (resume or overwrite) and (target / store.STORE).is_dir():
+            # refused at once if another sweep writes there; --resume keeps the lock
+            lock = _lock(target)
+            if resume:
+                held.callback(lock.release)
+            else:
+                lock.release()  # store.create_locked takes it again to replace the folder
+        layout = _existing(results_root, sc) if resume else None
+        values = None
+        if layout is not None:
+            store.remove_partial_files(layout)
+        ex.start()
+        stopped = True
+        try:
+            if layout is None:
+                values = design.design_values(sc.sweep, sc.seed)
+                try:
+                    layout, new = store.create_locked(
+                        sc, values, results_root, overwrite, workers=ex.workers
+                    )
+                except store.Locked as exc:
+                    raise SweepError(_busy(exc)) from None
+                held.callback(new.release)
+            t_design = time.perf_counter() - t_start
+            done = {k for k, rec in store.markers(layout.path).items() if rec["status"] == "done"}
+            pending = [k for k in range(len(layout.bounds)) if k not in done]
+            session = secrets.token_hex(6)
+            if values is None:
+                values = store.design_values(layout)
+            bounds = layout.bounds
+            tasks = [
+                (
+                    str(layout.path),
+                    layout.sweep_id,
+                    ks,
+                    session,
+                    values[bounds[ks[0]][0] : bounds[ks[-1]][1]],
+                )
+                for ks in plan_tasks(pending, layout.chunk, int(ex.workers or 1))
+            ]
+            startup = ex.ready()
+            t_run = time.perf_counter()
+            kernel = 0.0
+            todo = sum(b - a for k, (a, b) in enumerate(layout.bounds) if k not in done)
+            with tqdm(
+                total=todo,
+                unit="run",
+                disable=not progress,
+                desc=sc.name,
+                smoothing=0.1,
+                dynamic_ncols=True,
+            ) as bar:
+                for recs in ex.run(tasks):
+                    for rec in recs:
+                        kernel += float(rec.get("kernel_seconds", 0.0))
+                        bar.update(rec["stop"] - rec["first"])
+            run_s = time.perf_counter() - t_run
+            desc = ex.describe()
+            stopped = False
+        finally:
+            ex.close(stop=stopped)  # stopped: interrupted or failed; workers killed at once
+        recs = store.markers(layout.path)
+        failed = {k: str(r.get("error")) for k, r in recs.items() if r["status"] != "done"}
+        failed.update({k: "not computed" for k in range(len(layout.bounds)) if k not in recs})
+        out = SweepRun(
+            path=layout.path,
+            layout=layout,
+            executor=desc,
+            n=layout.n,
+            chunks=len(layout.bounds),
+            computed=len(pending),
+            failed=failed,
+            solver_failure_runs=sum(int(r.get("solver_failure_runs", 0)) for r in recs.values()),
+            run_errors={
+                int(j): msg for r in recs.values() for j, msg in r.get("run_errors", {}).items()
+            },
+            timings={
+                "startup": startup,
+                "workers": getattr(ex, "workers_ready", startup),
+                "design": t_design,
+                "run": run_s,
+                "kernel": kernel,
+            },
+        )
+        t_an = time.perf_counter()
+        if analysis:
+            _analyse(out, figures, formats, _Phases(progress))
+        out.timings["analysis"] = time.perf_counter() - t_an
     out.timings["total"] = time.perf_counter() - t_start
     return out
 
 
-def _analyse(res: SweepRun, figures: bool, formats: Sequence[str]) -> None:
-    """Indices of the sweep's outputs (``sensitivity.csv``) and the figures, each with its data."""
+def _busy(exc: Any) -> str:
+    """The message for a store locked by another writer (:class:`sim.sweep.store.Locked`)."""
+    return (
+        f"{exc.path} is in use by another sweep ({exc.holder}): wait for it to end, or stop it "
+        "and continue with --resume"
+    )
+
+
+def _lock(path: Path) -> Any:
+    """The writer's lock of the results folder ``path``; :class:`SweepError` if taken."""
+    from sim.sweep import store
+
+    try:
+        return store.lock(path)
+    except store.Locked as exc:
+        raise SweepError(_busy(exc)) from None
+
+
+class _Phases:
+    """One line per phase of the analysis on standard error (when ``on``): what it does, then
+    the seconds it took."""
+
+    def __init__(self, on: bool):
+        self.on = on
+
+    @contextlib.contextmanager
+    def __call__(self, what: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        if self.on:
+            print(f"  {what} ...", end="", file=sys.stderr, flush=True)
+        try:
+            yield
+        except BaseException:
+            if self.on:
+                print(file=sys.stderr)  # end the line; the error is said elsewhere
+            raise
+        if self.on:
+            print(f" {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+
+
+def _analyse(
+    res: SweepRun,
+    figures: bool,
+    formats: Sequence[str],
+    phase: Callable[[str], contextlib.AbstractContextManager[Any]],
+) -> None:
+    """Indices of the sweep's outputs (``sensitivity.csv``) and the figures, each with its data;
+    ``phase(what)`` wraps each step (:class:`_Phases`)."""
     from sim import sensitivity
     from sim.sweep import store
 
-    ds = store.load_sweep(res.path)
-    table, notes = sensitivity.analyze(ds)
+    with phase("reading the results"):
+        ds = store.load_sweep(res.path)
+    table, notes = sensitivity.analyze(ds, phase=phase)
     res.sensitivity = table
     res.notes = notes
     if table is not None and len(table):
@@ -780,6 +946,13 @@ def _analyse(res: SweepRun, figures: bool, formats: Sequence[str]) -> None:
     if figures:
         from sim.plots import sweep as sweep_plots
 
-        res.files += sweep_plots.render(
-            res.path / store.STORE, res.path, formats=formats, ds=ds, table=table
-        )
+        for kind in sweep_plots.FIGURES:
+            with phase(f"figure: {kind}"):
+                res.files += sweep_plots.render(
+                    res.path / store.STORE,
+                    res.path,
+                    figures=[kind],
+                    formats=formats,
+                    ds=ds,
+                    table=table,
+                )

@@ -14,6 +14,7 @@
 - ``chunks/<k>.json``: the done marker of chunk k (its runs, status, error, timings, worker),
   written atomically *after* the chunk's data: a chunk counts as done only when its marker is there.
 - ``scenario.toml``: the scenario as given.
+- ``.sweep.lock``: the writer's lock (:func:`lock`): one sweep at a time computes into a store.
 
 The store is created (through xarray and zarr) in a hidden temporary directory and renamed into
 place with all its metadata and the design coordinates, so a store either exists whole or not at
@@ -46,16 +47,21 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHUNKS",
+    "LOCK",
     "STATUS",
     "STORE",
     "ChunkFiles",
     "Layout",
+    "Locked",
+    "StoreLock",
     "Writer",
     "chunk_bounds",
     "create",
+    "create_locked",
     "default_chunk",
     "design_values",
     "load_sweep",
+    "lock",
     "markers",
     "read_layout",
     "remove_partial_files",
@@ -63,6 +69,7 @@ __all__ = [
 
 STORE = "sweep.zarr"
 CHUNKS = "chunks"
+LOCK = ".sweep.lock"
 #: Per-run status codes (the ``status`` metric; NaN in the store and 0 in
 #: :func:`load_sweep` for runs not computed yet).
 STATUS = {"pending": 0, "done": 1, "solver failure": 2, "error": 3}
@@ -146,6 +153,77 @@ def _atomic_write(path: Path, data: str | bytes, tmp: Path | None = None) -> Non
         raise
 
 
+class Locked(RuntimeError):
+    """The store is locked by another writer.
+
+    Attributes
+    ----------
+    path : Path
+        The results folder.
+    holder : str
+        What the lock file says of its holder (``pid <pid> on <host> since <time>``), or
+        ``"a process that did not say which"``.
+    """
+
+    def __init__(self, path: Path, holder: str):
+        super().__init__(f"{path} is in use by another sweep ({holder})")
+        self.path = path
+        self.holder = holder
+
+
+class StoreLock:
+    """A writer's lock on a results folder (:func:`lock`); :meth:`release` frees it, and so
+    does the end of the process, however it ends."""
+
+    def __init__(self, fd: int | None):
+        self._fd = fd
+
+    def release(self) -> None:
+        """Free the lock (the lock file stays: a later writer locks it again)."""
+        if self._fd is not None:
+            os.close(self._fd)  # closing the only descriptor releases the flock
+            self._fd = None
+
+    def __enter__(self) -> StoreLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def lock(path: str | os.PathLike) -> StoreLock:
+    """Take the writer's lock of the results folder ``path`` at once, or raise :class:`Locked`.
+
+    The lock is ``flock`` on ``path/.sweep.lock``, which names its holder (pid, host, time).
+    The operating system frees it when the holder's process ends, so a killed sweep leaves no
+    stale lock. Where ``flock`` is missing (Windows), or on a file system without it, no lock
+    is taken.
+    """
+    path = Path(path)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return StoreLock(None)
+    fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        try:
+            said = os.read(fd, 200).decode("utf-8", "replace").strip()
+        finally:
+            os.close(fd)
+        raise Locked(path, said or "a process that did not say which") from None
+    except OSError:  # no flock on this file system: go on without a lock
+        os.close(fd)
+        return StoreLock(None)
+    import socket
+
+    when = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {when}\n".encode(), 0)
+    return StoreLock(fd)
+
+
 def _unwritten(shape: tuple[int, ...]) -> np.ndarray:
     """A NaN array of ``shape`` that takes no memory: xarray writes its metadata, and zarr no
     chunk of it (a chunk equal to the fill value is not written), so every chunk stays pending.
@@ -161,7 +239,24 @@ def create(
     overwrite: bool = False,
     workers: int | None = None,
 ) -> Layout:
-    """Create the store of a sweep (atomically) and return its layout.
+    """Create the store of a sweep (atomically) and return its layout (:func:`create_locked`,
+    the lock released)."""
+    layout, held = create_locked(sc, values, results_root, overwrite, workers)
+    held.release()
+    return layout
+
+
+def create_locked(
+    sc: Scenario,
+    values: np.ndarray,
+    results_root: str | os.PathLike = "results",
+    overwrite: bool = False,
+    workers: int | None = None,
+) -> tuple[Layout, StoreLock]:
+    """Create the store of a sweep (atomically); its layout and its writer's lock.
+
+    The lock (:func:`lock`) is taken before the store is put in place, so no other writer can
+    take the new store first.
 
     Parameters
     ----------
@@ -173,9 +268,15 @@ def create(
         Folder of results; the store goes to ``<root>/<name>/`` (``<name>.2/``, ... when taken,
         unless ``overwrite``).
     overwrite : bool
-        Replace ``<root>/<name>/``.
+        Replace ``<root>/<name>/`` (:class:`Locked` if a sweep is writing into it).
     workers : int, optional
         Workers of the executor, for the default chunk size (:func:`default_chunk`).
+
+    Returns
+    -------
+    layout : Layout
+    held : StoreLock
+        The new store's lock, held.
     """
     import xarray as xr
     import zarr
@@ -266,11 +367,21 @@ def create(
         )
         (tmp / CHUNKS).mkdir()
         (tmp / "scenario.toml").write_text(sc.text, encoding="utf-8")
-        path = _claim(tmp, root, sc.name, overwrite)
+        old = root / sc.name
+        # a sweep writing into the folder to replace keeps it
+        replaced = lock(old) if overwrite and (old / STORE).is_dir() else StoreLock(None)
+        held = lock(tmp)  # the descriptor keeps the lock through the rename
+        try:
+            path = _claim(tmp, root, sc.name, overwrite)
+        except BaseException:
+            held.release()
+            raise
+        finally:
+            replaced.release()
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return read_layout(path)
+    return read_layout(path), held
 
 
 def read_layout(path: str | os.PathLike) -> Layout:

@@ -12,13 +12,20 @@ of these imports starts a thread, so the server can still fork.
 
 The ensemble kernel is left to the workers: it is ``parallel=True``, and loading it starts numba's
 thread pool; a process with threads must not fork (GNU OpenMP does not survive it).
+
+In a fork server started by a sweep, importing this module first asks Linux to kill the
+server when the sweep's main process dies (:func:`sim.sweep.lifeline.arm_fork_server`).
 """
 
 from __future__ import annotations
 
 import importlib
 
-from sim.sweep.execute import warm_kernels
+from sim.sweep import lifeline
+
+lifeline.arm_fork_server()
+
+from sim.sweep.execute import warm_kernels  # noqa: E402
 
 try:
     #: Seconds it took (NaN if it failed: the workers then load the kernels themselves, and report
