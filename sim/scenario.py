@@ -219,6 +219,8 @@ MAX_STOPS = 1000
 MAX_SWEEP_N = 2**24
 #: Most doses an intervention may count.
 MAX_COUNT = 10_000_000
+#: Largest scenario file, in bytes (the TOML parser takes seconds per megabyte).
+MAX_SCENARIO_BYTES = 1_000_000
 #: Largest empirical CSV file of a [cohort] parameter, in bytes.
 MAX_CSV_BYTES = 10_000_000
 #: Longest message of a ScenarioError (one line; a command's prefix such as "cmlsim validate: "
@@ -841,7 +843,7 @@ class ScenarioError(ValueError):
         return (type(self), (self.file, self.line, self.key, self.found, self.expected))
 
     def __str__(self) -> str:
-        where = f"{abridge(self.file, 80)}:{self.line}" if self.line else abridge(self.file, 80)
+        where = f"{abridge(self.file, 150)}:{self.line}" if self.line else abridge(self.file, 150)
         key = f" {abridge(self.key, 80)}:" if self.key else ""
         found = abridge(self.found, 120)
         msg = f"{where}:{key} found {found}, expected {abridge(self.expected, 1000)}"
@@ -1476,7 +1478,7 @@ class _Reader:
         def check_name(value: object) -> str:
             s = _text(value, name_expected)
             if len(s) > MAX_NAME:
-                raise UnitError(f"{_show(s)}, {len(s):,} characters", name_expected)
+                raise UnitError(_show(s), name_expected)  # shown with its length
             if not _NAME.match(s) or set(s) == {"."}:
                 raise UnitError(_show(s), name_expected)
             return s
@@ -3078,6 +3080,14 @@ def loads(text: str, path: str = "<string>") -> Scenario:
         is expected.
     """
     path = str(path)
+    if len(text) > MAX_SCENARIO_BYTES:
+        raise ScenarioError(
+            path,
+            None,
+            "",
+            f"a text of {len(text):,} characters",
+            f"a scenario file of at most {MAX_SCENARIO_BYTES:,} bytes",
+        )
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -3119,11 +3129,19 @@ def load(path: str | os.PathLike[str]) -> Scenario:
     name = os.fspath(path)
     try:
         with open(name, "rb") as f:
-            raw = f.read()
+            raw = f.read(MAX_SCENARIO_BYTES + 1)  # /dev/zero or a huge file stops here
     except OSError as e:
         raise ScenarioError(
             name, None, "", f"a file that cannot be read ({e.strerror or e})", "a scenario file"
         ) from None
+    if len(raw) > MAX_SCENARIO_BYTES:
+        raise ScenarioError(
+            name,
+            None,
+            "",
+            f"a file larger than {MAX_SCENARIO_BYTES:,} bytes",
+            "a scenario file of at most that size",
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
