@@ -9,15 +9,17 @@ each timed relative to an anchor. The schema, with defaults:
 .. code-block:: toml
 
     [scenario]
-    name = "imatinib-eln-stop"   # required; [A-Za-z0-9_.-]+, results go to results/<name>/
+    name = "imatinib-eln-stop"   # required; [A-Za-z0-9_.-]+, at most 128 characters; results go
+                                 #   to results/<name>/
     question = "..."             # optional
     model = "cml_immune"         # sim.models.names()
     engine = "ode"               # "ode" | "stochastic" | "abm" | "mesa" (sim.engines.cellular
                                  #   says what the cell-level engines support)
-    horizon = "12y"              # required duration > 0
-    seed = 20261125              # required integer >= 0
+    horizon = "12y"              # required duration > 0, at most 200y
+    seed = 20261125              # required integer from 0 to 2**63 - 1
     rtol = 1e-6                  # 1e-12 < rtol < 1e-2
-    atol = 1e-9                  # optional scalar > 0 (default: the model's per-state scale)
+    atol = 1e-9                  # optional scalar, 1e-15 to 1e-3 (default: rtol times the
+                                 #   model's per-state scale)
     output_every = "7d"          # 0 < output_every <= horizon
 
     [patient]                    # model parameter overrides by name (sim.units.parse_param_value)
@@ -39,12 +41,13 @@ each timed relative to an anchor. The schema, with defaults:
                                  #   until the rule fires (exactly one such segment per switch rule)
 
     [drug.mydrug]                # a new drug (or, under a built-in name, overrides of its fields)
-    ka = "1.0/h"
-    half_life = "12h"            # or ke = "0.058/h"
-    volume = "200L"
-    ec50 = "0.05mg/L"
-    standard_dose = "100mg"
-    standard_interval = "1d"
+    ka = "1.0/h"                 # rates 1e-4/d to 1e4/d
+    half_life = "12h"            # 1min to 10y; or ke = "0.058/h"
+    volume = "200L"              # 1mL to 100000L
+    ec50 = "0.05mg/L"            # 1e-9 to 1000 mg/L
+    hill = 1.0                   # 0.1 to 10
+    standard_dose = "100mg"      # doses 1ng to 100g
+    standard_interval = "1d"     # 1h to 1y
 
     [protocol]
     monitoring = "eln2020"       # or { every = "3mo" }
@@ -66,7 +69,8 @@ each timed relative to an anchor. The schema, with defaults:
     start = "diagnosis"          # required: an anchor, a duration from diagnosis ("6mo" = six
                                  #   months into therapy) or { anchor = "tki_stop", offset = "1mo" }
     duration = "6mo"             # optional; doses at start, start + every, ... before start +
-    count = 26                   #   duration, at most `count` of them; neither: to the horizon
+                                 #   duration; or instead (not both):
+    count = 26                   #   `count` doses; neither: to the horizon
 
     [product.myifn]              # a new product (or, under a built-in name, overrides of fields)
     kind = "interferon"          # "interferon" | "checkpoint" | "vaccine" | "exercise"
@@ -115,9 +119,17 @@ each keeps its own PK state and their effects combine per drive slot, as
 :math:`1 - \prod_k (1 - E_k)` on the interferon and PD-1 slots (occupancy-like, stays <= 1) and
 as the sum :math:`\sum_k E_k` of the vaccine and exercise boosts.
 
+Quantities are written with their unit (``"90ug"``, ``"12mo"``, ``"250L"``): a plain number other
+than 0 where a unit is expected is refused, with a message that suggests the unit, because a bare
+``90`` would be read in the internal unit (mg, days) whatever the writer meant. Numbers use the
+ASCII digits 0-9. Every value is checked against a finite range before anything runs: times are 0
+or from 1 minute to 200 years, dosing intervals at most the horizon, and the PK constants,
+tolerances, seeds, counts and names have the ranges given above.
+
 Every error is a :class:`ScenarioError` with one message ``FILE:LINE: KEY: found ..., expected
-...``; the line is located in the source text (``[table]`` and ``[[array]]`` headers, ``key =``
-lines, inline tables and arrays), and for TOML syntax errors taken from :mod:`tomllib`.
+...`` of at most 280 characters, echoed values abridged; the line is located in the source text
+(``[table]`` and ``[[array]]`` headers, ``key =`` lines, inline tables and arrays), and for TOML
+syntax errors taken from :mod:`tomllib`.
 """
 
 from __future__ import annotations

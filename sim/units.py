@@ -20,8 +20,10 @@ concentration  ``"0.1mg/L"``, ``"1.2ug/mL"``,    mg/L
 =============  ===============================  ==================================================
 
 A rate converts as :math:`r_\text{day} = r_u / (\text{days per } u)`, e.g. 0.0452/mo =
-0.0452 / 30.4375 per day. Every parser raises :class:`UnitError` (a ``ValueError``) whose message
-says what was found and what is expected.
+0.0452 / 30.4375 per day. Numbers are written with the ASCII digits 0-9 only. With
+``unit_required=True`` (as scenario files are read) a plain number other than 0 is refused, with a
+message that suggests the unit. Every parser raises :class:`UnitError` (a ``ValueError``) whose
+message says what was found and what is expected.
 """
 
 from __future__ import annotations
