@@ -18,7 +18,7 @@ each timed relative to an anchor. The schema, with defaults:
     horizon = "12y"              # required duration > 0, at most 200y
     seed = 20261125              # required integer from 0 to 2**63 - 1
     rtol = 1e-6                  # 1e-12 < rtol < 1e-2
-    atol = 1e-9                  # optional scalar, 1e-15 to 1e-3 (default: rtol times the
+    atol = 1e-9                  # optional scalar, 1e-20 to 1e-2 (default: rtol times the
                                  #   model's per-state scale)
     output_every = "7d"          # 0 < output_every <= horizon
 
@@ -209,7 +209,7 @@ TIME_RESOLUTION = 1.0 / 1440.0
 #: Longest scenario or intervention name: names become folder names (``results/<name>/`` and
 #: its hidden ``.<name>.tmp-XXXXXXXX`` sibling), which most file systems cap at 255 bytes.
 MAX_NAME = 128
-#: Largest seed: results store it as a signed 64-bit integer.
+#: Largest seed: it fits a signed 64-bit integer wherever it is stored or passed on.
 MAX_SEED = 2**63 - 1
 #: Ranges of the PK constants of [drug.<name>] and [product.<name>] tables (internal units: per
 #: day, days, L, mg/L, mg). Wide enough for any real drug; they keep the effect quadrature of
@@ -224,11 +224,14 @@ DOSE_RANGE = (1e-6, 1e5)
 MAX_STANDARD_INTERVAL = DAYS_PER_YEAR
 #: Largest plain number of units (vaccine shots, exercise sessions; their EC50 and E_max).
 MAX_UNITS = 1e6
-#: Largest absolute tolerance: the states are cell numbers in model units of order 1.
-ATOL_RANGE = (1e-15, 1e-3)
+#: Range of an absolute tolerance: it covers the default (rtol times the model's per-state scale)
+#: at every allowed rtol; a larger one lets the solver step over whole states.
+ATOL_RANGE = (1e-20, 1e-2)
 #: Most TKI stops a protocol may allow, and most samples a [sweep] may ask for.
 MAX_STOPS = 1000
 MAX_SWEEP_N = 2**24
+#: Most trajectory points a cohort may store (patients times points per patient).
+MAX_COHORT_POINTS = 100_000_000
 #: Most doses an intervention may count.
 MAX_COUNT = 10_000_000
 #: Largest scenario file, in bytes (the TOML parser takes seconds per megabyte).
@@ -1441,7 +1444,7 @@ class _Reader:
                 head["horizon"],
                 head["name"],
             )
-        cohort = self.cohort(doc["cohort"], spec) if "cohort" in doc else None
+        cohort = self.cohort(doc["cohort"], spec, head["horizon"]) if "cohort" in doc else None
         interventions: tuple[Intervention, ...] = ()
         if "product" in doc or "intervention" in doc:
             products = self.products(doc.get("product", {}))
@@ -2535,7 +2538,7 @@ class _Reader:
         "size", "base", "spread", "correlation", "trajectory_every", "store_visits", "calibration",
     )  # fmt: skip
 
-    def cohort(self, raw: object, spec: ModelSpec) -> Cohort:
+    def cohort(self, raw: object, spec: ModelSpec, horizon: float) -> Cohort:
         k: Path = ("cohort",)
         tab = self.table(raw, k, "a [cohort] table (e.g. size = 1000)")
         table = spec.params
@@ -2577,6 +2580,14 @@ class _Reader:
             return _duration(value)
 
         every = self.get(tab, k, "trajectory_every", check_every, None)
+        if every is not None and size * (horizon / every + 1) > MAX_COHORT_POINTS:
+            points = horizon / every + 1
+            raise self.error(
+                (*k, "trajectory_every"),
+                f"{format_duration(every)}: {size:,} x {points:,.0f} trajectory points",
+                f"at most {MAX_COHORT_POINTS:,} points (a coarser trajectory_every or a smaller "
+                "size)",
+            )
         store_visits = self.get(tab, k, "store_visits", _boolean, False)
         calibration = self.get(
             tab, k, "calibration",

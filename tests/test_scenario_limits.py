@@ -32,8 +32,8 @@ def _sub(old: str, new: str) -> str:
     [
         (_sub('every = "1d"', 'every = "1e6y"'), "therapy[0].every", "from 1h to 200y"),
         (_sub('every = "1d"', 'every = "13y"'), "therapy[0].every", "<= the horizon"),
-        (_sub('horizon = "12y"', 'horizon = "12y"\natol = 1e308'), "scenario.atol", "1e-15"),
-        (_sub('horizon = "12y"', 'horizon = "12y"\natol = 0'), "scenario.atol", "1e-15"),
+        (_sub('horizon = "12y"', 'horizon = "12y"\natol = 1e308'), "scenario.atol", "1e-20"),
+        (_sub('horizon = "12y"', 'horizon = "12y"\natol = 0'), "scenario.atol", "1e-20"),
         (_sub("seed = 20261125", f"seed = {MAX_SEED + 1}"), "scenario.seed", str(MAX_SEED)),
         (_sub("max_stops = 1", "max_stops = 100000"), "protocol.max_stops", "from 0 to 1000"),
         (_sub('start = "diagnosis"', 'start = "1e-300d"'), "therapy[0].start", "1min"),
@@ -174,3 +174,9 @@ def test_models_show_units_of_products_and_drugs(capsys):
     assert "standard 1 unit(s)" in line and "EC50 1 unit(s)" in line
     drugs = out[out.index("Drugs (") :].splitlines()[1]
     assert "400 mg" in drugs and "V/F 275 L" in drugs and "mg/L" in drugs
+
+
+def test_cohort_trajectory_is_bounded():
+    text = COHORT.replace("[cohort]\n", '[cohort]\ntrajectory_every = "1h"\n', 1)
+    err = _error(text)
+    assert err.key == "cohort.trajectory_every" and "100,000,000 points" in err.expected
