@@ -232,6 +232,8 @@ MAX_STOPS = 1000
 MAX_SWEEP_N = 2**24
 #: Most trajectory points a cohort may store (patients times points per patient).
 MAX_COHORT_POINTS = 100_000_000
+#: Most time steps of the cell-level engines over the horizon ([engine] dt, dt_max).
+MAX_ENGINE_STEPS = 1_000_000
 #: Most doses an intervention may count.
 MAX_COUNT = 10_000_000
 #: Largest scenario file, in bytes (the TOML parser takes seconds per megabyte).
@@ -1453,7 +1455,7 @@ class _Reader:
             )
         readout = self.readout(doc.get("readout", {}))
         figure, formats = self.output(doc.get("output", {}))
-        engine_options = self.engine_section(doc.get("engine", {}), head["engine"])
+        engine_options = self.engine_section(doc.get("engine", {}), head["engine"], head["horizon"])
         if head["engine"] != "ode":
             from sim.engines import cellular
 
@@ -1587,7 +1589,7 @@ class _Reader:
         return out
 
     # -- [engine]
-    def engine_section(self, raw: object, engine: str) -> dict[str, float]:
+    def engine_section(self, raw: object, engine: str, horizon: float) -> dict[str, float]:
         from sim.engines import cellular
 
         k: Path = ("engine",)
@@ -1600,7 +1602,19 @@ class _Reader:
                 'no [engine] table: its options are for engine "stochastic", "abm" or "mesa"',
             )
         self.keys(tab, k, allowed)
-        return {name: self.get(tab, k, name, cellular.option_check(name)) for name in tab}
+        for name in ("dt", "dt_max"):
+            if name in tab:  # a step is a duration: with its unit, like every other one
+                self.get(tab, k, name, _parse_duration)
+        out = {name: self.get(tab, k, name, cellular.option_check(name)) for name in tab}
+        for name in ("dt", "dt_max"):
+            if name in out and horizon / out[name] > MAX_ENGINE_STEPS:
+                raise self.error(
+                    (*k, name),
+                    f"{_days(tab[name], out[name])}: {horizon / out[name]:,.0f} steps",
+                    f"at most {MAX_ENGINE_STEPS:,} steps over the horizon ({name} >= "
+                    f"{format_duration(horizon / MAX_ENGINE_STEPS)})",
+                )
+        return out
 
     # -- [drug.<name>]
     def drugs(self, raw: object) -> dict[str, Drug]:

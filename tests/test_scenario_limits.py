@@ -180,3 +180,14 @@ def test_cohort_trajectory_is_bounded():
     text = COHORT.replace("[cohort]\n", '[cohort]\ntrajectory_every = "1h"\n', 1)
     err = _error(text)
     assert err.key == "cohort.trajectory_every" and "100,000,000 points" in err.expected
+
+
+@pytest.mark.parametrize(
+    ("value", "found"), [("1e-300d", "steps"), ("0.001d", "steps"), ("0.5", "without a unit")]
+)
+def test_engine_steps_are_bounded(value, found):
+    text = _sub('engine = "ode"', 'engine = "abm"') + f'\n[engine]\ndt = "{value}"\n'
+    if "without" in found:
+        text = text.replace(f'dt = "{value}"', f"dt = {value}")
+    err = _error(text)
+    assert err.key == "engine.dt" and found in err.found
