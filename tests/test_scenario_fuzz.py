@@ -20,7 +20,6 @@ import tempfile
 import tomllib
 from pathlib import Path
 
-import numpy as np
 import pytest
 import tomli_w
 from hypothesis import HealthCheck, event, given, settings
