@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import tomli_w
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from sim import cli
@@ -199,9 +199,16 @@ def mutated(draw, bases: list[Path], numeric: bool = False) -> tuple[str, str]:
             for p in paths
             if p[-1] in _KIND_OF or isinstance(_value_at(doc, p), int | float | type(None))
         ]
+        # half the time a key the shipped scenarios leave out (tolerances, PK constants, ...)
+        paths = draw(st.sampled_from([paths, added]))
     path = draw(st.sampled_from(paths))
     raws: list[Raw] = []
-    value = draw(values_for(str(path[-1])))
+    key = str(path[-1])
+    if numeric:  # numbers and quantities, plausible or extreme: what a run depends on
+        extreme = _NUMBERS | (_quantities(_KIND_OF[key]) if key in _KIND_OF else _FLOATS)
+        value = draw(st.booleans().flatmap(lambda yes: _plausible(key) if yes else extreme))
+    else:
+        value = draw(values_for(key))
     _set(doc, path, _encode(value, raws))
     return str(base), _dumps(doc, raws)
 
@@ -229,52 +236,6 @@ def check_run(sc) -> None:
     finally:
         faulthandler.cancel_dump_traceback_later()
     assert result.stats["steps"] >= 0  # a result, whether or not the solver succeeded
-
-
-# ------------------------------------------------------------------------------ tests
-
-
-@settings(
-    max_examples=300,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-@given(mutated(SHIPPED))
-def test_any_value_loads_or_gives_one_short_line(case):
-    path, text = case
-    event("refused" if check_load(text, path) is None else "accepted")
-
-
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mutated(RUNNABLE, numeric=True))
-def test_an_accepted_value_runs(case):
-    path, text = case
-    sc = check_load(text, path)
-    event("refused" if sc is None else "ran")
-    if sc is not None:
-        check_run(sc)
-
-
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mutated(RUNNABLE, numeric=True))
-def test_the_run_command_completes_or_exits_with_one_line(case):
-    path, text = case
-    with tempfile.TemporaryDirectory() as tmp:
-        scenario = Path(tmp) / Path(path).name
-        scenario.write_text(text, encoding="utf-8")
-        err = io.StringIO()
-        faulthandler.dump_traceback_later(WATCHDOG, exit=True)
-        try:
-            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-                code = cli.main(["run", str(scenario), "--results", tmp, "--no-figure"])
-        finally:
-            faulthandler.cancel_dump_traceback_later()
-    lines = err.getvalue().splitlines()
-    event(f"exit {code}")
-    # 0: a run; 2: bad input; 1: a run that could not be completed or written
-    assert code in (0, 1, 2)
-    if code:
-        assert len(lines) == 1 and len(lines[0]) <= MAX_LINE, lines
 
 
 # the values that once hung, raised from inside the kernel or from tomllib, or ran as a reader
@@ -311,20 +272,82 @@ IV_REPRODUCERS = {
 }
 
 
+BASE = ROOT / "imatinib-eln-stop.toml"
+
+
+def _reproducer_texts() -> list[str]:
+    text = BASE.read_text("utf-8")
+    out = [text.replace(old, new, 1) for old, new in REPRODUCERS.values()]
+    return out + [text + _IV + lines + "\n" for lines in IV_REPRODUCERS.values()]
+
+
+def with_reproducers(test):
+    """``test`` with every reproducer as an explicit example, besides the random ones."""
+    for text in _reproducer_texts():
+        test = example(case=(str(BASE), text))(test)
+    return test
+
+
+# ------------------------------------------------------------------------------ tests
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@with_reproducers
+@given(mutated(SHIPPED))
+def test_any_value_loads_or_gives_one_short_line(case):
+    path, text = case
+    event("refused" if check_load(text, path) is None else "accepted")
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@with_reproducers
+@given(mutated(RUNNABLE, numeric=True))
+def test_an_accepted_value_runs(case):
+    path, text = case
+    sc = check_load(text, path)
+    event("refused" if sc is None else "ran")
+    if sc is not None:
+        check_run(sc)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated(RUNNABLE, numeric=True))
+def test_the_run_command_completes_or_exits_with_one_line(case):
+    path, text = case
+    with tempfile.TemporaryDirectory() as tmp:
+        scenario = Path(tmp) / Path(path).name
+        scenario.write_text(text, encoding="utf-8")
+        err = io.StringIO()
+        faulthandler.dump_traceback_later(WATCHDOG, exit=True)
+        try:
+            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+                code = cli.main(["run", str(scenario), "--results", tmp, "--no-figure"])
+        finally:
+            faulthandler.cancel_dump_traceback_later()
+    lines = err.getvalue().splitlines()
+    event(f"exit {code}")
+    # 0: a run; 2: bad input; 1: a run that could not be completed or written
+    assert code in (0, 1, 2)
+    if code:
+        assert len(lines) == 1 and len(lines[0]) <= MAX_LINE, lines
+
+
 @pytest.mark.parametrize("case", list(REPRODUCERS.values()), ids=list(REPRODUCERS))
 def test_reproducers_give_one_short_line(case):
     old, new = case
-    base = ROOT / "imatinib-eln-stop.toml"
-    text = base.read_text("utf-8")
+    text = BASE.read_text("utf-8")
     assert old in text
-    assert check_load(text.replace(old, new, 1), str(base)) is None  # refused, in one line
+    assert check_load(text.replace(old, new, 1), str(BASE)) is None  # refused, in one line
 
 
 @pytest.mark.parametrize("lines", list(IV_REPRODUCERS.values()), ids=list(IV_REPRODUCERS))
 def test_intervention_reproducers_give_one_short_line(lines):
-    base = ROOT / "imatinib-eln-stop.toml"
-    text = base.read_text("utf-8") + _IV + lines + "\n"
-    assert check_load(text, str(base)) is None
+    text = BASE.read_text("utf-8") + _IV + lines + "\n"
+    assert check_load(text, str(BASE)) is None
 
 
 def test_empirical_file_of_zeros_is_refused_quickly():
