@@ -56,14 +56,20 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
         print("\nIntervention products (sim.therapy.interventions)")
         for prod in PRODUCTS.values():
+            mass = prod.kind in ("interferon", "checkpoint")
             if prod.ka != float("inf"):
                 absorption = f"ka {prod.ka:.3g}/day"
             else:
-                absorption = "IV bolus" if prod.kind in ("interferon", "checkpoint") else "instant"
+                absorption = "IV bolus" if mass else "instant"
+            # interferon and checkpoint doses are masses (mg, concentrations mg/L); a vaccine or
+            # exercise dose is a number of shots or sessions, its "volume" a dimensionless 1
+            dose = f"{prod.standard_dose:g} mg" if mass else f"{prod.standard_dose:g} unit(s)"
+            volume = f"V {prod.volume:g} L" if mass else f"V {prod.volume:g} (unitless)"
+            ec50 = f"EC50 {prod.ec50:g} mg/L" if mass else f"EC50 {prod.ec50:g} unit(s)"
             print(
-                f"  {prod.name} ({prod.kind}): standard {prod.standard_dose:g} every "
+                f"  {prod.name} ({prod.kind}): standard {dose} every "
                 f"{prod.standard_interval:g} d; {absorption}, t1/2 {prod.half_life_days:.3g} d, "
-                f"V {prod.volume:g}, EC50 {prod.ec50:g}, Emax {prod.emax:g}  [{prod.source}]"
+                f"{volume}, {ec50}, Emax {prod.emax:g}, hill {prod.hill:g}  [{prod.source}]"
             )
             if prod.notes:
                 print(f"      notes: {prod.notes}")
@@ -477,6 +483,27 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 1 if res.failed else 0
 
 
+class _CohortSize(argparse.Action):
+    """``cohort --size N``: the range of the scenario's ``[cohort] size``, checked as the option
+    is read; out of range it prints one line and exits with code 2 (argparse's own error would
+    add its usage lines)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from sim.scenario import MAX_COHORT
+        from sim.units import abridge
+
+        text = str(values).strip()
+        # ASCII digits only: int() also reads other scripts' digits
+        if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_COHORT):
+            print(
+                f"cmlsim cohort: --size: found {abridge(str(values))!r}, expected an integer "
+                f"from 1 to {MAX_COHORT:,}",
+                file=sys.stderr,
+            )
+            raise SystemExit(EXIT_BAD_INPUT)
+        setattr(namespace, self.dest, int(text))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cmlsim",
@@ -511,7 +538,12 @@ def build_parser() -> argparse.ArgumentParser:
         "cohort", help="run a virtual cohort through a trial design and write results/<name>/"
     )
     p.add_argument("scenario", help="scenario file with a [cohort] section (TOML)")
-    p.add_argument("--size", type=int, help="number of patients (default: [cohort] size)")
+    p.add_argument(
+        "--size",
+        action=_CohortSize,
+        metavar="N",
+        help="number of patients, 1 to 10,000,000 like [cohort] size (default: [cohort] size)",
+    )
     p.add_argument("--results", default="results", help="results folder (default: results)")
     p.add_argument("--overwrite", action="store_true", help="replace results/<name>/ if it exists")
     p.add_argument("--threads", type=int, help="numba threads (default: all)")

@@ -9,15 +9,17 @@ each timed relative to an anchor. The schema, with defaults:
 .. code-block:: toml
 
     [scenario]
-    name = "imatinib-eln-stop"   # required; [A-Za-z0-9_.-]+, results go to results/<name>/
+    name = "imatinib-eln-stop"   # required; [A-Za-z0-9_.-]+, at most 128 characters; results go
+                                 #   to results/<name>/
     question = "..."             # optional
     model = "cml_immune"         # sim.models.names()
     engine = "ode"               # "ode" | "stochastic" | "abm" | "mesa" (sim.engines.cellular
                                  #   says what the cell-level engines support)
-    horizon = "12y"              # required duration > 0
-    seed = 20261125              # required integer >= 0
+    horizon = "12y"              # required duration > 0, at most 200y
+    seed = 20261125              # required integer from 0 to 2**63 - 1
     rtol = 1e-6                  # 1e-12 < rtol < 1e-2
-    atol = 1e-9                  # optional scalar > 0 (default: the model's per-state scale)
+    atol = 1e-9                  # optional scalar, 1e-20 to 1e-2 (default: rtol times the
+                                 #   model's per-state scale)
     output_every = "7d"          # 0 < output_every <= horizon
 
     [patient]                    # model parameter overrides by name (sim.units.parse_param_value)
@@ -39,12 +41,13 @@ each timed relative to an anchor. The schema, with defaults:
                                  #   until the rule fires (exactly one such segment per switch rule)
 
     [drug.mydrug]                # a new drug (or, under a built-in name, overrides of its fields)
-    ka = "1.0/h"
-    half_life = "12h"            # or ke = "0.058/h"
-    volume = "200L"
-    ec50 = "0.05mg/L"
-    standard_dose = "100mg"
-    standard_interval = "1d"
+    ka = "1.0/h"                 # rates 1e-4/d to 1e4/d
+    half_life = "12h"            # 1min to 10y; or ke = "0.058/h"
+    volume = "200L"              # 1mL to 100000L
+    ec50 = "0.05mg/L"            # 1e-9 to 1000 mg/L
+    hill = 1.0                   # 0.1 to 10
+    standard_dose = "100mg"      # doses 1ng to 100g
+    standard_interval = "1d"     # 1h to 1y
 
     [protocol]
     monitoring = "eln2020"       # or { every = "3mo" }
@@ -66,7 +69,8 @@ each timed relative to an anchor. The schema, with defaults:
     start = "diagnosis"          # required: an anchor, a duration from diagnosis ("6mo" = six
                                  #   months into therapy) or { anchor = "tki_stop", offset = "1mo" }
     duration = "6mo"             # optional; doses at start, start + every, ... before start +
-    count = 26                   #   duration, at most `count` of them; neither: to the horizon
+                                 #   duration; or instead (not both):
+    count = 26                   #   `count` doses; neither: to the horizon
 
     [product.myifn]              # a new product (or, under a built-in name, overrides of fields)
     kind = "interferon"          # "interferon" | "checkpoint" | "vaccine" | "exercise"
@@ -115,9 +119,17 @@ each keeps its own PK state and their effects combine per drive slot, as
 :math:`1 - \prod_k (1 - E_k)` on the interferon and PD-1 slots (occupancy-like, stays <= 1) and
 as the sum :math:`\sum_k E_k` of the vaccine and exercise boosts.
 
+Quantities are written with their unit (``"90ug"``, ``"12mo"``, ``"250L"``): a plain number other
+than 0 where a unit is expected is refused, with a message that suggests the unit, because a bare
+``90`` would be read in the internal unit (mg, days) whatever the writer meant. Numbers use the
+ASCII digits 0-9. Every value is checked against a finite range before anything runs: times are 0
+or from 1 minute to 200 years, dosing intervals at most the horizon, and the PK constants,
+tolerances, seeds, counts and names have the ranges given above.
+
 Every error is a :class:`ScenarioError` with one message ``FILE:LINE: KEY: found ..., expected
-...``; the line is located in the source text (``[table]`` and ``[[array]]`` headers, ``key =``
-lines, inline tables and arrays), and for TOML syntax errors taken from :mod:`tomllib`.
+...`` of at most 280 characters, echoed values abridged; the line is located in the source text
+(``[table]`` and ``[[array]]`` headers, ``key =`` lines, inline tables and arrays), and for TOML
+syntax errors taken from :mod:`tomllib`.
 """
 
 from __future__ import annotations
@@ -131,7 +143,7 @@ import os
 import re
 import sys
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -142,6 +154,7 @@ from sim.params import DAYS_PER_MONTH, DAYS_PER_YEAR, did_you_mean
 from sim.units import (
     UnitError,
     _show,
+    abridge,
     format_duration,
     parse_concentration,
     parse_dose,
@@ -190,6 +203,46 @@ DEFAULT_OUTPUT_EVERY = 7.0
 MAX_HORIZON = 200 * DAYS_PER_YEAR
 MAX_OUTPUT_POINTS = 1_000_000
 N_HAHNEL = 21
+#: Shortest nonzero time a scenario may give (days): the solver cannot step between two events
+#: much closer than this (its smallest step is 1e-12 of the time).
+TIME_RESOLUTION = 1.0 / 1440.0
+#: Longest scenario or intervention name: names become folder names (``results/<name>/`` and
+#: its hidden ``.<name>.tmp-XXXXXXXX`` sibling), which most file systems cap at 255 bytes.
+MAX_NAME = 128
+#: Largest seed: it fits a signed 64-bit integer wherever it is stored or passed on.
+MAX_SEED = 2**63 - 1
+#: Ranges of the PK constants of [drug.<name>] and [product.<name>] tables (internal units: per
+#: day, days, L, mg/L, mg). Wide enough for any real drug; they keep the effect quadrature of
+#: sim.therapy.pk and the kernels' dose events finite and fast.
+RATE_RANGE = (1e-4, 1e4)
+HALF_LIFE_RANGE = (1.0 / 1440.0, 10 * DAYS_PER_YEAR)
+VOLUME_RANGE = (1e-3, 1e5)
+EC50_RANGE = (1e-9, 1e3)
+HILL_RANGE = (0.1, 10.0)
+DOSE_RANGE = (1e-6, 1e5)
+#: Longest standard dosing interval of a drug or product.
+MAX_STANDARD_INTERVAL = DAYS_PER_YEAR
+#: Largest plain number of units (vaccine shots, exercise sessions; their EC50 and E_max).
+MAX_UNITS = 1e6
+#: Range of an absolute tolerance: it covers the default (rtol times the model's per-state scale)
+#: at every allowed rtol; a larger one lets the solver step over whole states.
+ATOL_RANGE = (1e-20, 1e-2)
+#: Most TKI stops a protocol may allow, and most samples a [sweep] may ask for.
+MAX_STOPS = 1000
+MAX_SWEEP_N = 2**24
+#: Most trajectory points a cohort may store (patients times points per patient).
+MAX_COHORT_POINTS = 100_000_000
+#: Most time steps of the cell-level engines over the horizon ([engine] dt, dt_max).
+MAX_ENGINE_STEPS = 1_000_000
+#: Most doses an intervention may count.
+MAX_COUNT = 10_000_000
+#: Largest scenario file, in bytes (the TOML parser takes seconds per megabyte).
+MAX_SCENARIO_BYTES = 1_000_000
+#: Largest empirical CSV file of a [cohort] parameter, in bytes.
+MAX_CSV_BYTES = 10_000_000
+#: Longest message of a ScenarioError (one line; a command's prefix such as "cmlsim validate: "
+#: keeps the line within 300 characters).
+MAX_MESSAGE = 280
 
 #: Anchors an intervention's start may name, in the order of the kernel's ANCHOR_* codes
 #: (``sim.run.ANCHORS`` maps them to the codes).
@@ -807,9 +860,11 @@ class ScenarioError(ValueError):
         return (type(self), (self.file, self.line, self.key, self.found, self.expected))
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        key = f" {self.key}:" if self.key else ""
-        return f"{where}:{key} found {self.found}, expected {self.expected}"
+        where = f"{abridge(self.file, 150)}:{self.line}" if self.line else abridge(self.file, 150)
+        key = f" {abridge(self.key, 80)}:" if self.key else ""
+        found = abridge(self.found, 120)
+        msg = f"{where}:{key} found {found}, expected {abridge(self.expected, 1000)}"
+        return msg if len(msg) <= MAX_MESSAGE else msg[: MAX_MESSAGE - 1] + "…"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -826,6 +881,7 @@ def format_key(path: Path) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
+            part = abridge(part, 40)
             text = part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else f'"{part}"'
             out += f".{text}" if out else text
     return out
@@ -840,13 +896,19 @@ class _KeyLines:
     """
 
     _BARE = re.compile(r"[A-Za-z0-9_-]+")
+    # strings and plain values matched whole by regular expressions, not character by character,
+    # so that a huge value is skipped quickly
+    _BASIC = re.compile(r'"[^"\\\n]*(?:\\[\s\S][^"\\\n]*)*"')
+    _LITERAL = re.compile(r"'[^'\n]*'")
+    _BASIC_ML = re.compile(r'"""[^"\\]*(?:(?:\\[\s\S]|"(?!""))[^"\\]*)*"""')
+    _PLAIN = re.compile(r"[^,\]}#\n]*")
 
     def __init__(self, text: str):
         self.s = text
         self.i = 0
         self.pos: dict[Path, int] = {}
         self.arrays: dict[Path, int] = {}
-        self._newlines = [k for k, c in enumerate(text) if c == "\n"]
+        self._newlines = [m.start() for m in re.finditer("\n", text)]
         try:
             self._document()
         except (IndexError, ValueError, RecursionError):
@@ -876,8 +938,7 @@ class _KeyLines:
             if c in " \t" or (newlines and c in "\r\n"):
                 self.i += 1
             elif newlines and c == "#":
-                while self.i < len(s) and s[self.i] != "\n":
-                    self.i += 1
+                self._end_of_line()
             else:
                 return
 
@@ -910,9 +971,12 @@ class _KeyLines:
                 self.i += 1
                 self._keys_at(prefix, keys, start)
                 self._value((*prefix, *keys))
-            # rest of the line (closing brackets, comments)
-            while self.i < len(s) and s[self.i] != "\n":
-                self.i += 1
+            self._end_of_line()  # rest of the line (closing brackets, comments)
+
+    def _end_of_line(self) -> None:
+        """Move to the next newline (or the end of the text)."""
+        j = self.s.find("\n", self.i)
+        self.i = len(self.s) if j < 0 else j
 
     def _keys_at(self, prefix: Path, keys: tuple[str, ...], at: int) -> None:
         for k in range(1, len(keys) + 1):
@@ -951,27 +1015,23 @@ class _KeyLines:
         s = self.s
         q = s[self.i]
         if s.startswith(q * 3, self.i):
-            self.i += 3
-            while not s.startswith(q * 3, self.i):
-                if self.i >= len(s):
+            if q == '"':
+                m = self._BASIC_ML.match(s, self.i)
+                if m is None:
                     raise ValueError("unterminated string")
-                self.i += 2 if (q == '"' and s[self.i] == "\\") else 1
-            self.i += 3
+                self.i = m.end()
+            else:
+                j = s.find(q * 3, self.i + 3)
+                if j < 0:
+                    raise ValueError("unterminated string")
+                self.i = j + 3
             while self._peek() == q:  # up to two quotes may end the content
                 self.i += 1
             return
-        self.i += 1
-        while True:
-            c = s[self.i]  # IndexError at end of text ends the scan
-            if c == "\\" and q == '"':
-                self.i += 2
-            elif c == q:
-                self.i += 1
-                return
-            elif c == "\n":
-                raise ValueError("unterminated string")
-            else:
-                self.i += 1
+        m = (self._BASIC if q == '"' else self._LITERAL).match(s, self.i)
+        if m is None:
+            raise ValueError("unterminated string")
+        self.i = m.end()
 
     def _value(self, path: Path) -> None:
         self._blank(newlines=False)
@@ -1015,10 +1075,8 @@ class _KeyLines:
                 elif self._peek() != "}":
                     raise ValueError("expected ',' or '}'")
         else:  # number, boolean, date: up to a delimiter
-            s = self.s
             start = self.i
-            while self.i < len(s) and s[self.i] not in ",]}#\n":
-                self.i += 1
+            self.i = self._PLAIN.match(self.s, self.i).end()
             if self.i == start:
                 raise ValueError("expected a value")
 
@@ -1033,13 +1091,30 @@ def _text(value: object, expected: str = "a string") -> str:
     return value
 
 
+def _listing(items: Iterable[str], limit: int = 120, quote: bool = False) -> str:
+    """``items`` joined by commas, cut after about ``limit`` characters with ", …" (the message
+    stays one short line however many keys or drugs there are)."""
+    out = ""
+    for item in items:
+        text = f'"{abridge(item, 40)}"' if quote else abridge(item, 40)
+        if out and len(out) + len(text) > limit:
+            return out + ", …"
+        out = f"{out}, {text}" if out else text
+    return out
+
+
+def _suggest(value: str, choices: tuple[str, ...] | list[str]) -> str:
+    """:func:`sim.params.did_you_mean`, skipped for long values (its string matching is slow)."""
+    return did_you_mean(value, choices) if len(value) <= 64 else ""
+
+
 def _choice(value: object, choices: tuple[str, ...] | list[str], what: str = "") -> str:
-    listed = ", ".join(f'"{c}"' for c in choices)
+    listed = _listing(choices, quote=True)
     expected = f"{what}one of {listed}" if len(choices) > 1 else f"{what}{listed}"
     if not isinstance(value, str):
         raise UnitError(_show(value), expected)
     if value not in choices:
-        raise UnitError(_show(value), expected + did_you_mean(value, choices))
+        raise UnitError(_show(value), expected + _suggest(value, choices))
     return value
 
 
@@ -1074,37 +1149,69 @@ def _days(value: object, days: float) -> str:
     return f"{_show(value)} (= {days:g} days)" if isinstance(value, str) else _show(value)
 
 
+# Scenario files write every quantity with its unit: a plain number other than 0 is refused with
+# a message that suggests the unit (sim.units, unit_required).
+_parse_duration = functools.partial(parse_duration, unit_required=True)
+_parse_dose = functools.partial(parse_dose, unit_required=True)
+_parse_rate = functools.partial(parse_rate, unit_required=True)
+_parse_volume = functools.partial(parse_volume, unit_required=True)
+_parse_concentration = functools.partial(parse_concentration, unit_required=True)
+
+
 def _duration(value: object, *, positive: bool = True) -> float:
-    """A duration in days, > 0 (or >= 0 when not ``positive``)."""
-    d = parse_duration(value)
+    """A duration in days, > 0 (or >= 0 when not ``positive``), 0 or from
+    :data:`TIME_RESOLUTION` to :data:`MAX_HORIZON`."""
+    d = _parse_duration(value)
     if d < 0 or (positive and d == 0):
         expected = "a duration > 0" if positive else "a duration >= 0"
         raise UnitError(_days(value, d), f'{expected} (e.g. "90d", "18mo", "5y")')
+    if d > MAX_HORIZON or 0 < d < TIME_RESOLUTION:
+        raise UnitError(_days(value, d), "0 or a duration from 1min to 200y")
+    return d
+
+
+def _sweep_every(value: object) -> float:
+    """A [sweep] trajectory interval: as :func:`_duration`, but a plain number is days."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return _duration(value)
+    d = _number(value, 'a duration > 0 (e.g. "3mo"), or a number of days')
+    if not TIME_RESOLUTION <= d <= MAX_HORIZON:
+        raise UnitError(_show(value), "a duration from 1min to 200y")
+    return d
+
+
+def _offset(value: object) -> float:
+    """A signed duration (an offset from an anchor): 0 or from :data:`TIME_RESOLUTION` to
+    :data:`MAX_HORIZON` either way."""
+    d = _parse_duration(value)
+    if abs(d) > MAX_HORIZON or 0 < abs(d) < TIME_RESOLUTION:
+        raise UnitError(_days(value, d), "0 or an offset from 1min to 200y, either way")
     return d
 
 
 def _dosing_interval(value: object) -> float:
-    """A dosing interval in days, at least one hour."""
-    d = parse_duration(value)
-    if not d >= 1.0 / 24.0:
-        raise UnitError(_days(value, d), 'a dosing interval >= 1h (e.g. "1d", "12h")')
+    """A dosing interval in days, at least one hour and at most :data:`MAX_HORIZON` (a scenario
+    also keeps it within its horizon)."""
+    d = _parse_duration(value)
+    if not 1.0 / 24.0 <= d <= MAX_HORIZON:
+        raise UnitError(_days(value, d), 'a dosing interval from 1h to 200y (e.g. "1d", "12h")')
     return d
 
 
-def _positive(parse: Callable[[object], float], what: str, example: str) -> Callable:
+def _standard_interval(value: object) -> float:
+    """A drug's or product's standard dosing interval: 1 hour to 1 year."""
+    d = _parse_duration(value)
+    if not 1.0 / 24.0 <= d <= MAX_STANDARD_INTERVAL:
+        raise UnitError(_days(value, d), 'a dosing interval from 1h to 1y (e.g. "1d", "1w")')
+    return d
+
+
+def _within(parse: Callable[[object], float], lo: float, hi: float, expected: str) -> Callable:
+    """``parse`` followed by a range check ``lo <= x <= hi`` (``expected`` says the range)."""
+
     def check(value: object) -> float:
         x = parse(value)
-        if not x > 0:
-            raise UnitError(_show(value), f"{what} > 0 (e.g. {example})")
-        return x
-
-    return check
-
-
-def _nonnegative(parse: Callable[[object], float], expected: str) -> Callable:
-    def check(value: object) -> float:
-        x = parse(value)
-        if not x >= 0:
+        if not lo <= x <= hi:
             raise UnitError(_show(value), expected)
         return x
 
@@ -1112,12 +1219,16 @@ def _nonnegative(parse: Callable[[object], float], expected: str) -> Callable:
 
 
 def _units(expected: str) -> Callable:
-    """A plain positive number of units (vaccine shots, exercise sessions)."""
+    """A plain positive number of units (vaccine shots, exercise sessions), at most
+    :data:`MAX_UNITS`."""
 
     def check(value: object) -> float:
         x = _number(value, expected)
-        if not x > 0:
-            raise UnitError(_show(value), expected.replace("a plain number", "a number > 0", 1))
+        if not 0 < x <= MAX_UNITS:
+            raise UnitError(
+                _show(value),
+                expected.replace("a plain number", f"a number > 0 and <= {MAX_UNITS:g}", 1),
+            )
         return x
 
     return check
@@ -1135,12 +1246,26 @@ def _absorption(value: object) -> float:
         raise UnitError(e.found, e.expected + ', or "inf" for an IV bolus') from None
 
 
-_LEADING_NUMBER = re.compile(r"^\s*[+-]?\.?\d")
+def _half_life(value: object) -> float:
+    d = _parse_duration(value)
+    if not HALF_LIFE_RANGE[0] <= d <= HALF_LIFE_RANGE[1]:
+        raise UnitError(_days(value, d), 'a half-life from 1min to 10y (e.g. "18h")')
+    return d
 
-_dose = _positive(parse_dose, "a dose", '"400mg"')
-_rate = _positive(parse_rate, "a rate", '"0.6/h"')
-_volume = _positive(parse_volume, "a volume", '"250L"')
-_concentration = _positive(parse_concentration, "a concentration", '"0.1mg/L"')
+
+_LEADING_NUMBER = re.compile(r"^\s*[+-]?\.?[0-9]")
+
+_dose = _within(_parse_dose, *DOSE_RANGE, 'a dose from 1ng to 100g (e.g. "400mg", "90ug")')
+_rate = _within(_parse_rate, *RATE_RANGE, 'a rate from 1e-4/d to 1e4/d (e.g. "0.6/h")')
+_volume = _within(_parse_volume, *VOLUME_RANGE, 'a volume from 1mL to 100000L (e.g. "250L")')
+_concentration = _within(
+    _parse_concentration, *EC50_RANGE, 'a concentration from 1e-9 to 1000 mg/L (e.g. "0.1mg/L")'
+)
+_hill = _within(
+    functools.partial(_number, expected="a Hill coefficient from 0.1 to 10"),
+    *HILL_RANGE,
+    "a Hill coefficient from 0.1 to 10",
+)
 
 
 def _depth_codes() -> dict[str, int]:
@@ -1272,8 +1397,8 @@ class _Reader:
             if name not in allowed:
                 raise self.error(
                     (*key, name),
-                    f'an unknown key "{name}"',
-                    "one of " + ", ".join(allowed) + did_you_mean(name, allowed),
+                    f"an unknown key {_show(name)}",
+                    "one of " + _listing(allowed) + _suggest(name, allowed),
                 )
 
     def get(
@@ -1321,7 +1446,7 @@ class _Reader:
                 head["horizon"],
                 head["name"],
             )
-        cohort = self.cohort(doc["cohort"], spec) if "cohort" in doc else None
+        cohort = self.cohort(doc["cohort"], spec, head["horizon"]) if "cohort" in doc else None
         interventions: tuple[Intervention, ...] = ()
         if "product" in doc or "intervention" in doc:
             products = self.products(doc.get("product", {}))
@@ -1330,7 +1455,7 @@ class _Reader:
             )
         readout = self.readout(doc.get("readout", {}))
         figure, formats = self.output(doc.get("output", {}))
-        engine_options = self.engine_section(doc.get("engine", {}), head["engine"])
+        engine_options = self.engine_section(doc.get("engine", {}), head["engine"], head["horizon"])
         if head["engine"] != "ode":
             from sim.engines import cellular
 
@@ -1372,13 +1497,15 @@ class _Reader:
         )
         self.keys(tab, k, allowed)
         name_expected = (
-            "a name of letters, digits, '_', '.' and '-', not starting with '.' or '-' "
-            "(it becomes results/<name>/), "
+            f"a name of letters, digits, '_', '.' and '-', at most {MAX_NAME}, not starting with "
+            "'.' or '-' (it becomes results/<name>/), "
             'e.g. "imatinib-eln-stop"'
         )
 
         def check_name(value: object) -> str:
             s = _text(value, name_expected)
+            if len(s) > MAX_NAME:
+                raise UnitError(_show(s), name_expected)  # shown with its length
             if not _NAME.match(s) or set(s) == {"."}:
                 raise UnitError(_show(s), name_expected)
             return s
@@ -1399,7 +1526,7 @@ class _Reader:
             )
             e = _text(value, expected)
             if e not in ENGINES:
-                raise UnitError(_show(e), expected + did_you_mean(e, ENGINES))
+                raise UnitError(_show(e), expected + _suggest(e, ENGINES))
             if e not in AVAILABLE_ENGINES:
                 raise UnitError(
                     f'"{e}" (engine "{e}" is not available yet)',
@@ -1417,7 +1544,13 @@ class _Reader:
             return d
 
         out["horizon"] = horizon = self.get(tab, k, "horizon", check_horizon, expected=dur)
-        out["seed"] = self.get(tab, k, "seed", lambda v: _integer(v, 0), expected="an integer >= 0")
+        out["seed"] = self.get(
+            tab,
+            k,
+            "seed",
+            lambda v: _integer(v, 0, MAX_SEED),
+            expected=f"an integer from 0 to {MAX_SEED}",
+        )
 
         def check_rtol(value: object) -> float:
             x = _number(value, "a number with 1e-12 < rtol < 1e-2")
@@ -1425,10 +1558,12 @@ class _Reader:
                 raise UnitError(_show(value), "a number with 1e-12 < rtol < 1e-2")
             return x
 
+        atol_expected = f"a number from {ATOL_RANGE[0]:g} to {ATOL_RANGE[1]:g}"
+
         def check_atol(value: object) -> float:
-            x = _number(value, "a number > 0")
-            if not x > 0:
-                raise UnitError(_show(value), "a number > 0")
+            x = _number(value, atol_expected)
+            if not ATOL_RANGE[0] <= x <= ATOL_RANGE[1]:
+                raise UnitError(_show(value), atol_expected)
             return x
 
         out["rtol"] = self.get(tab, k, "rtol", check_rtol, DEFAULT_RTOL)
@@ -1454,7 +1589,7 @@ class _Reader:
         return out
 
     # -- [engine]
-    def engine_section(self, raw: object, engine: str) -> dict[str, float]:
+    def engine_section(self, raw: object, engine: str, horizon: float) -> dict[str, float]:
         from sim.engines import cellular
 
         k: Path = ("engine",)
@@ -1467,7 +1602,19 @@ class _Reader:
                 'no [engine] table: its options are for engine "stochastic", "abm" or "mesa"',
             )
         self.keys(tab, k, allowed)
-        return {name: self.get(tab, k, name, cellular.option_check(name)) for name in tab}
+        for name in ("dt", "dt_max"):
+            if name in tab:  # a step is a duration: with its unit, like every other one
+                self.get(tab, k, name, _parse_duration)
+        out = {name: self.get(tab, k, name, cellular.option_check(name)) for name in tab}
+        for name in ("dt", "dt_max"):
+            if name in out and horizon / out[name] > MAX_ENGINE_STEPS:
+                raise self.error(
+                    (*k, name),
+                    f"{_days(tab[name], out[name])}: {horizon / out[name]:,.0f} steps",
+                    f"at most {MAX_ENGINE_STEPS:,} steps over the horizon ({name} >= "
+                    f"{format_duration(horizon / MAX_ENGINE_STEPS)})",
+                )
+        return out
 
     # -- [drug.<name>]
     def drugs(self, raw: object) -> dict[str, Drug]:
@@ -1488,13 +1635,13 @@ class _Reader:
         checks: dict[str, Callable[[object], Any]] = {
             "ka": _rate,
             "ke": _rate,
-            "half_life": _duration,
+            "half_life": _half_life,
             "volume": _volume,
             "bioavailability": self._fraction,
             "ec50": _concentration,
-            "hill": lambda v: self._positive_number(v),
+            "hill": _hill,
             "standard_dose": _dose,
-            "standard_interval": _duration,
+            "standard_interval": _standard_interval,
             "source": _text,
             "notes": _text,
         }
@@ -1511,7 +1658,7 @@ class _Reader:
                         (*k, req),
                         "nothing (the key is missing)",
                         f"{req} for the new drug {name!r} (known drugs: "
-                        + ", ".join(_drug_registry())
+                        + _listing(_drug_registry())
                         + ")",
                     )
             if "ke" not in tab and "half_life" not in tab:
@@ -1591,11 +1738,21 @@ class _Reader:
                 continue
             out[name] = self.get(tab, k, name, functools.partial(self._param, table[name]))
         try:
-            table.vector(out)
+            vec = table.vector(out)
         except (ValueError, KeyError) as e:
             raise self.error(
                 k, f"parameters that the model refuses ({e})", "values in bounds"
             ) from None
+        # values inside their bounds may still give no state to start from (p_xy = 0 with
+        # p_yx > 0 puts X at infinity): the solver would fail at t = 0
+        state = np.asarray(spec.initial_state(vec), dtype=np.float64)
+        bad = [n for n, x in zip(spec.states, state, strict=True) if not np.isfinite(x)]
+        if bad:
+            raise self.error(
+                k,
+                f"parameters whose state at diagnosis is not finite ({', '.join(bad)})",
+                "parameters that give every state a finite value at diagnosis",
+            )
         return out
 
     @staticmethod
@@ -1626,6 +1783,12 @@ class _Reader:
         for i, item in enumerate(raw):
             everything.append((i, self.segment(self.table(item, (*k, i), "a table"), i, drugs)))
         for i, seg in everything:
+            if seg.every > horizon:
+                raise self.error(
+                    (*k, i, "every"),
+                    f"{format_duration(seg.every)} (= {seg.every:g} days)",
+                    f"a dosing interval <= the horizon ({format_duration(horizon)})",
+                )
             if seg.start >= horizon:
                 raise self.error(
                     (*k, i, "start"),
@@ -1678,12 +1841,12 @@ class _Reader:
             ),
         )
         names = list(drugs)
-        drug_expected = "a drug name: one of " + ", ".join(names) + " (or define [drug.<name>])"
+        drug_expected = "a drug name: one of " + _listing(names) + " (or define [drug.<name>])"
 
         def check_drug(value: object) -> Drug:
             s = _text(value, drug_expected)
             if s not in drugs:
-                raise UnitError(f'an unknown drug "{s}"', drug_expected + did_you_mean(s, names))
+                raise UnitError(f"an unknown drug {_show(s)}", drug_expected + _suggest(s, names))
             return drugs[s]
 
         drug = self.get(tab, k, "drug", check_drug, expected=drug_expected)
@@ -1702,7 +1865,7 @@ class _Reader:
 
         def check_end(value: object) -> float:
             d = _duration(value)
-            if d <= start:
+            if d < start + TIME_RESOLUTION:
                 raise UnitError(
                     _days(value, d), f"an end after the start ({format_duration(start)})"
                 )
@@ -1763,7 +1926,7 @@ class _Reader:
 
             def check_monitoring(value: object) -> str:
                 if value != "eln2020":
-                    hint = did_you_mean(value, ["eln2020"]) if isinstance(value, str) else ""
+                    hint = _suggest(value, ["eln2020"]) if isinstance(value, str) else ""
                     raise UnitError(_show(value), '"eln2020" or a table { every = "3mo" }' + hint)
                 return "eln2020"
 
@@ -1775,7 +1938,7 @@ class _Reader:
         out["restart"] = self.get(
             tab, k, "restart", lambda v: _choice(v, RESTART_RULES), "loss_of_mmr"
         )
-        out["max_stops"] = self.get(tab, k, "max_stops", lambda v: _integer(v, 0), 1)
+        out["max_stops"] = self.get(tab, k, "max_stops", lambda v: _integer(v, 0, MAX_STOPS), 1)
         out["decisions"] = self.get(
             tab, k, "decisions", lambda v: _choice(v, DECISIONS), "measured"
         )
@@ -1833,7 +1996,7 @@ class _Reader:
         if raw == "never":
             return {"stop_kind": "never"}
         if not isinstance(raw, dict):
-            hint = did_you_mean(raw, ["never"]) if isinstance(raw, str) else ""
+            hint = _suggest(raw, ["never"]) if isinstance(raw, str) else ""
             raise self.error(k, _show(raw), expected + hint)
         if not therapy:
             raise self.error(k, "a stop rule but no [[therapy]]", 'stop = "never" without therapy')
@@ -1996,19 +2159,21 @@ class _Reader:
             x = self._positive_number(value)
             if mass and x > 1:
                 raise UnitError(_show(value), emax_expected)
+            if x > MAX_UNITS:
+                raise UnitError(_show(value), f"a number > 0 and <= {MAX_UNITS:g}")
             return x
 
         checks: dict[str, Callable[[object], Any]] = {
             "ka": _absorption,
             "ke": _rate,
-            "half_life": _duration,
+            "half_life": _half_life,
             "volume": _volume,
             "bioavailability": self._fraction,
             "ec50": _concentration if mass else units,
             "emax": check_emax,
-            "hill": self._positive_number,
+            "hill": _hill,
             "standard_dose": _dose if mass else units,
-            "standard_interval": _dosing_interval,
+            "standard_interval": _standard_interval,
             "source": _text,
             "notes": _text,
         }
@@ -2024,7 +2189,7 @@ class _Reader:
                         (*k, req),
                         "nothing (the key is missing)",
                         f"{req} for the new {kind} product {name!r} (known products: "
-                        + ", ".join(self._product_names())
+                        + _listing(self._product_names())
                         + ")",
                     )
             if "ke" not in tab and "half_life" not in tab:
@@ -2101,25 +2266,28 @@ class _Reader:
             k,
             ("name", "kind", "product", "dose", "every", "start", "duration", "count", "pk"),
         )
-        name_expected = "a name of letters, digits, '_', '.' and '-' (unique in the scenario)"
+        name_expected = (
+            f"a name of letters, digits, '_', '.' and '-', at most {MAX_NAME} (unique in the "
+            "scenario)"
+        )
 
         def check_name(value: object) -> str:
             s = _text(value, name_expected)
-            if not _NAME.match(s):
+            if not _NAME.match(s) or len(s) > MAX_NAME:
                 raise UnitError(_show(s), name_expected)
             return s
 
         name = self.get(tab, k, "name", check_name, "")
         names = list(products)
         product_expected = (
-            "a product name: one of " + ", ".join(names) + " (or define [product.<name>])"
+            "a product name: one of " + _listing(names) + " (or define [product.<name>])"
         )
 
         def check_product(value: object) -> Product:
             s = _text(value, product_expected)
             if s not in products:
                 raise UnitError(
-                    f'an unknown product "{s}"', product_expected + did_you_mean(s, names)
+                    f"an unknown product {_show(s)}", product_expected + _suggest(s, names)
                 )
             return products[s]
 
@@ -2136,16 +2304,34 @@ class _Reader:
 
         self.get(tab, k, "kind", check_kind, product.kind)
         if product.kind in _MASS_KINDS:
-            dose_check = _nonnegative(parse_dose, 'a dose >= 0 (e.g. "90ug", "240mg")')
+            dose_check = _within(
+                _parse_dose, 0.0, DOSE_RANGE[1], 'a dose from 0 to 100g (e.g. "90ug", "240mg")'
+            )
         else:
             one = "shot" if product.kind == "vaccine" else "session"
-            units = f"a plain number of units >= 0 (a {product.kind} dose: 1 = one {one})"
-            dose_check = _nonnegative(functools.partial(_number, expected=units), units)
+            units = (
+                f"a plain number of units from 0 to {MAX_UNITS:g} (a {product.kind} dose: "
+                f"1 = one {one})"
+            )
+            dose_check = _within(functools.partial(_number, expected=units), 0, MAX_UNITS, units)
         dose = self.get(tab, k, "dose", dose_check, float(product.standard_dose))
         every = self.get(tab, k, "every", _dosing_interval, float(product.standard_interval))
+        if every > horizon:
+            raise self.error(
+                (*k, "every"),
+                _days(tab.get("every", every), every),
+                f"a dosing interval <= the horizon ({format_duration(horizon)})",
+            )
         anchor, offset = self.start(tab, k, protocol, horizon)
+        if "duration" in tab and "count" in tab:
+            raise self.error(
+                (*k, "count"),
+                "both duration and count",
+                "one of them: a course of `duration` (doses every `every` until it ends) or of "
+                "`count` doses",
+            )
         duration = self.get(tab, k, "duration", _duration, None)
-        count = self.get(tab, k, "count", lambda v: _integer(v, 1), None)
+        count = self.get(tab, k, "count", lambda v: _integer(v, 1, MAX_COUNT), None)
         pk = self.get(tab, k, "pk", lambda v: _choice(v, INTERVENTION_PK_MODES), "doses")
         return Intervention(
             name=name,
@@ -2167,23 +2353,23 @@ class _Reader:
         anchors = ", ".join(f'"{a}"' for a in ANCHORS)
         anchor_expected = f"an anchor: one of {anchors}"
         expected = (
-            f'{anchor_expected}, a duration from diagnosis (e.g. "6mo") or a table '
-            '{ anchor = "tki_stop", offset = "1mo" }'
+            f'an anchor ({anchors}), a duration from diagnosis ("6mo") or {{ anchor = "tki_stop", '
+            'offset = "1mo" }'
         )
 
         def check_anchor(value: object) -> str:
             return _choice(value, ANCHORS, "an anchor: ")
 
         def check_offset(value: object) -> float:
-            return parse_duration(value)
+            return _offset(value)
 
         def check_start(value: object) -> tuple[str, float]:
             if isinstance(value, str) and value in ANCHORS:
                 return value, 0.0
             if isinstance(value, str) and not _LEADING_NUMBER.match(value):
-                raise UnitError(_show(value), expected + did_you_mean(value, ANCHORS))
+                raise UnitError(_show(value), expected + _suggest(value, ANCHORS))
             try:
-                return "diagnosis", parse_duration(value)
+                return "diagnosis", _offset(value)
             except UnitError as e:
                 raise UnitError(e.found, expected) from None
 
@@ -2225,11 +2411,10 @@ class _Reader:
             if stop == "criteria":
                 raise self.error(
                     at_offset,
-                    f"a negative offset {shown} from tki_stop, but the stop is decided by "
-                    "criteria at a visit, so its time is not known in advance",
-                    'an offset >= 0; to begin before the stop, use start = "stop_criteria" with '
-                    "a protocol lead_in (the reduced-dose time between the criteria being met "
-                    "and the stop)",
+                    f"a negative offset {shown} from tki_stop, a time not known in advance with "
+                    "a criteria stop",
+                    'an offset >= 0 (to begin before the stop: start = "stop_criteria" and a '
+                    "protocol lead_in)",
                 )
             if stop != "fixed":
                 never = (
@@ -2367,7 +2552,7 @@ class _Reader:
         "size", "base", "spread", "correlation", "trajectory_every", "store_visits", "calibration",
     )  # fmt: skip
 
-    def cohort(self, raw: object, spec: ModelSpec) -> Cohort:
+    def cohort(self, raw: object, spec: ModelSpec, horizon: float) -> Cohort:
         k: Path = ("cohort",)
         tab = self.table(raw, k, "a [cohort] table (e.g. size = 1000)")
         table = spec.params
@@ -2409,6 +2594,14 @@ class _Reader:
             return _duration(value)
 
         every = self.get(tab, k, "trajectory_every", check_every, None)
+        if every is not None and size * (horizon / every + 1) > MAX_COHORT_POINTS:
+            points = horizon / every + 1
+            raise self.error(
+                (*k, "trajectory_every"),
+                f"{format_duration(every)}: {size:,} x {points:,.0f} trajectory points",
+                f"at most {MAX_COHORT_POINTS:,} points (a coarser trajectory_every or a smaller "
+                "size)",
+            )
         store_visits = self.get(tab, k, "store_visits", _boolean, False)
         calibration = self.get(
             tab, k, "calibration",
@@ -2512,35 +2705,66 @@ class _Reader:
         base = os.path.dirname(self.path) if self.path != "<string>" else ""
         name = os.path.join(base, file)
         try:
-            with open(name, encoding="utf-8", newline="") as f:
-                lines = [ln for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
+            # read at most one byte more than allowed: /dev/zero or a huge file stops there
+            with open(name, "rb") as f:
+                data = f.read(MAX_CSV_BYTES + 1)
         except OSError as e:
             raise self.error(
                 (*k, "file"), f"{_show(file)}, which cannot be read ({e.strerror or e})", "a CSV"
             ) from None
-        rows = list(csv.DictReader(lines))
+        if len(data) > MAX_CSV_BYTES:
+            raise self.error(
+                (*k, "file"),
+                f"{_show(file)}, larger than {MAX_CSV_BYTES:,} bytes",
+                "a CSV file of numbers up to that size",
+            )
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            line = data[: e.start].count(b"\n") + 1
+            raise self.error(
+                (*k, "file"),
+                f"{_show(file)}, with bytes that are not UTF-8 text at line {line}",
+                "a CSV text file",
+            ) from None
+        if "\x00" in text:
+            raise self.error(
+                (*k, "file"), f"{_show(file)}, with NUL bytes (a binary file)", "a CSV text file"
+            )
+        lines = [
+            ln for ln in text.splitlines(keepends=True)
+            if ln.strip() and not ln.lstrip().startswith("#")
+        ]  # fmt: skip
+        try:
+            rows = list(csv.DictReader(lines))
+        except csv.Error as e:
+            raise self.error(
+                (*k, "file"), f"{_show(file)}, which is not a valid CSV ({e})", "a CSV text file"
+            ) from None
         if not rows or column not in rows[0]:
             cols = list(rows[0]) if rows else []
             raise self.error(
                 (*k, "column"),
-                f"{_show(column)}, not a column of {file}",
-                "one of " + ", ".join(cols) + did_you_mean(column, cols),
+                f"{_show(column)}, not a column of {_show(file)}",
+                "one of " + _listing(cols) + _suggest(column, cols),
             )
         values = []
         for j, row in enumerate(rows):
             try:
+                if not row[column].isascii():  # float() also reads other scripts' digits
+                    raise ValueError
                 values.append(float(row[column]) * factor)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, AttributeError):
                 raise self.error(
                     (*k, "column"),
-                    f"{row[column]!r} in row {j + 1} of {file}",
+                    f"{_show(row[column])} in row {j + 1} of {_show(file)}",
                     "numbers in every row",
                 ) from None
         inside = sorted(v for v in values if math.isfinite(v) and lo <= v <= hi)
         if not inside:
             raise self.error(
                 (*k, "file"),
-                f"no value of {file}:{column} in [{lo:g}, {hi:g}] {p.unit}",
+                f"no value of {abridge(file)}:{abridge(column)} in [{lo:g}, {hi:g}] {p.unit}",
                 "values within the bounds",
             )
         return ParamDist(p.name, "empirical", lower=lo, upper=hi, values=tuple(inside),
@@ -2573,7 +2797,7 @@ class _Reader:
                         (*kk, "params"),
                         f'"{n}", which has no distribution in [cohort]',
                         "parameters with a distribution in [cohort]"
-                        + did_you_mean(n, [d.name for d in dists]),
+                        + _suggest(n, [d.name for d in dists]),
                     )
                 if n in seen:
                     raise self.error(
@@ -2657,8 +2881,9 @@ class _Reader:
                 tab,
                 k,
                 "n",
-                lambda v: _integer(v, 2),
-                expected="an integer >= 2 (LHS samples, Sobol base samples, Morris trajectories)",
+                lambda v: _integer(v, 2, MAX_SWEEP_N),
+                expected=f"an integer from 2 to {MAX_SWEEP_N} (LHS samples, Sobol base samples, "
+                "Morris trajectories)",
             )
             if design == "sobol" and n & (n - 1):
                 raise self.error(
@@ -2677,7 +2902,9 @@ class _Reader:
             )
         second = self.get(tab, k, "second_order", _boolean, True)
         chunk = self.get(tab, k, "chunk", lambda v: _integer(v, 1, 1_000_000), None)
-        every = self.get(tab, k, "trajectory_every", _duration, None)
+        # like the ranges of [sweep.params], a plain number here is in days (sim.sweep writes
+        # the sections it builds that way)
+        every = self.get(tab, k, "trajectory_every", _sweep_every, None)
         base = sd.Base.from_doc(doc, spec, therapy, protocol, interventions, head["horizon"])
         params, keys = self.sweep_params(tab.get("params", _MISSING), base, design)
         if design == "sobol" and second and len(params) < 2:
@@ -2692,7 +2919,7 @@ class _Reader:
         names = sm.metric_names(spec)
 
         def check_outputs(value: object) -> tuple[str, ...]:
-            expected = "an array of metric names (sim.sweep.metrics): " + ", ".join(names)
+            expected = "an array of metric names (sim.sweep.metrics): " + _listing(names)
             if not isinstance(value, list) or not value:
                 raise UnitError(_show(value), expected)
             for v in value:
@@ -2876,6 +3103,8 @@ class _Reader:
 
 
 _TOML_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+#: A run of digits (with TOML's "_" separators) longer than int() reads.
+_LONG_DIGITS = re.compile(rf"[0-9][0-9_]{{{max(sys.get_int_max_str_digits(), 1)},}}")
 
 
 def loads(text: str, path: str = "<string>") -> Scenario:
@@ -2900,6 +3129,14 @@ def loads(text: str, path: str = "<string>") -> Scenario:
         is expected.
     """
     path = str(path)
+    if len(text) > MAX_SCENARIO_BYTES:
+        raise ScenarioError(
+            path,
+            None,
+            "",
+            f"a text of {len(text):,} characters",
+            f"a scenario file of at most {MAX_SCENARIO_BYTES:,} bytes",
+        )
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -2921,6 +3158,18 @@ def loads(text: str, path: str = "<string>") -> Scenario:
         ) from None
     except RecursionError:
         raise ScenarioError(path, None, "", "nesting too deep", "a scenario file") from None
+    except ValueError:
+        # tomllib converts integers with int(), which refuses more than
+        # sys.get_int_max_str_digits() digits (4,300) with a plain ValueError
+        m = _LONG_DIGITS.search(text)
+        line = text.count("\n", 0, m.start()) + 1 if m else None
+        raise ScenarioError(
+            path,
+            line,
+            "",
+            f"an integer of {len(m.group()):,} digits" if m else "a number too long to read",
+            f"a number of at most {sys.get_int_max_str_digits():,} digits",
+        ) from None
     return _Reader(text, path).scenario(doc)
 
 
@@ -2929,11 +3178,19 @@ def load(path: str | os.PathLike[str]) -> Scenario:
     name = os.fspath(path)
     try:
         with open(name, "rb") as f:
-            raw = f.read()
+            raw = f.read(MAX_SCENARIO_BYTES + 1)  # /dev/zero or a huge file stops here
     except OSError as e:
         raise ScenarioError(
             name, None, "", f"a file that cannot be read ({e.strerror or e})", "a scenario file"
         ) from None
+    if len(raw) > MAX_SCENARIO_BYTES:
+        raise ScenarioError(
+            name,
+            None,
+            "",
+            f"a file larger than {MAX_SCENARIO_BYTES:,} bytes",
+            "a scenario file of at most that size",
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -2953,7 +3210,7 @@ def validate_main(path: str) -> int:
     try:
         sc = load(path)
     except ScenarioError as e:
-        print(str(e), file=sys.stderr)
+        print(f"cmlsim validate: {e}", file=sys.stderr)
         return 2
     print(f"OK: {path}: {sc.describe()}")
     return 0

@@ -20,8 +20,10 @@ concentration  ``"0.1mg/L"``, ``"1.2ug/mL"``,    mg/L
 =============  ===============================  ==================================================
 
 A rate converts as :math:`r_\text{day} = r_u / (\text{days per } u)`, e.g. 0.0452/mo =
-0.0452 / 30.4375 per day. Every parser raises :class:`UnitError` (a ``ValueError``) whose message
-says what was found and what is expected.
+0.0452 / 30.4375 per day. Numbers are written with the ASCII digits 0-9 only. With
+``unit_required=True`` (as scenario files are read) a plain number other than 0 is refused, with a
+message that suggests the unit. Every parser raises :class:`UnitError` (a ``ValueError``) whose
+message says what was found and what is expected.
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ from sim.params import DAYS_PER_MONTH, DAYS_PER_YEAR
 
 __all__ = [
     "DURATION_UNITS",
+    "SHOW_MAX",
     "UnitError",
+    "abridge",
     "format_duration",
     "parse_concentration",
     "parse_dose",
@@ -96,39 +100,102 @@ _CONC_UNITS: dict[str, float] = {
     for vol, v_l in _VOLUME_UNITS.items()
 }
 
-_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+#: A decimal number in ASCII digits only (``\d`` would also match other scripts' digits, which
+#: ``float`` accepts: "٥d" would read as five days).
+_NUMBER = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 _QUANTITY = re.compile(rf"^\s*({_NUMBER})\s*(.*?)\s*$")
 _PER = re.compile(r"^(?:/|per\s+)\s*(.+)$", re.IGNORECASE)
 
 _DURATION_HELP = (
     'a duration: a number with a unit h, d, w, mo or y (e.g. "90d", "18mo", "1.5y"; also '
-    '"day(s)", "week(s)", "month(s)", "year(s)"), or a plain number of days'
+    '"day(s)", "week(s)", "month(s)", "year(s)")'
 )
-_RATE_HELP = (
-    'a rate: a number per unit of time (e.g. "0.0452/mo", "0.05/d", "2/y", "0.6/h"), '
-    "or a plain number per day"
-)
-_DOSE_HELP = 'a dose: a number with a unit mg, g, ug/µg/mcg or ng (e.g. "400mg", "90ug"), or mg'
-_VOLUME_HELP = 'a volume: a number with a unit L, dL or mL (e.g. "250L"), or a plain number of L'
-_CONC_HELP = (
-    'a concentration: mass per volume (e.g. "0.1mg/L", "1.2ug/mL", "250ng/mL"), '
-    "or a plain number in mg/L"
-)
+_RATE_HELP = 'a rate: a number per unit of time (e.g. "0.0452/mo", "0.05/d", "2/y", "0.6/h")'
+_DOSE_HELP = 'a dose: a number with a unit mg, g, ug/µg/mcg or ng (e.g. "400mg", "90ug")'
+_VOLUME_HELP = 'a volume: a number with a unit L, dL or mL (e.g. "250L")'
+_CONC_HELP = 'a concentration: mass per volume (e.g. "0.1mg/L", "1.2ug/mL", "250ng/mL")'
+
+#: By quantity: what a plain number means, the quantity's name and how the unit-required
+#: message suggests a unit.
+_PLAIN = {
+    _DURATION_HELP: ("days", "a duration", '"{x}d" or "{x}mo"'),
+    _RATE_HELP: ("per day", "a rate", '"{x}/d" or "{x}/h"'),
+    _DOSE_HELP: ("mg", "a dose", '"{x}mg" or "{x}ug"'),
+    _VOLUME_HELP: ("L", "a volume", '"{x}L" or "{x}mL"'),
+    _CONC_HELP: ("mg/L", "a concentration", '"{x}mg/L" or "{x}ng/mL"'),
+}
+
+
+def _help(expected: str, unit_required: bool) -> str:
+    """The expected-text of a quantity: with or without "or a plain number in <unit>"."""
+    return expected if unit_required else f"{expected}, or a plain number in {_PLAIN[expected][0]}"
+
+
+def _plain(value: object, x: float, expected: str) -> UnitError:
+    """The error for a plain number where a unit is required, suggesting the unit."""
+    _, what, example = _PLAIN[expected]
+    return UnitError(
+        f"{_show(value)} (a number without a unit)",
+        f"{what} with its unit, e.g. {example.format(x=f'{x:g}')} (only 0 may go without one)",
+    )
+
+
+def _quantity(value: object, expected: str, unit_required: bool) -> tuple[float, str]:
+    """(number, unit text) of ``value``; a plain number (TOML number or unit-less string) has
+    unit ``""``, refused unless ``unit_required`` is false or the number is 0."""
+    full = _help(expected, unit_required)
+    if isinstance(value, str):
+        x, unit = _split(value, full)
+    else:
+        x, unit = _number(value, full), ""
+    if not unit and unit_required and x != 0:
+        raise _plain(value, x, expected)
+    return x, unit
+
+
+#: Longest echo of a found value in a message; longer strings are cut in the middle.
+SHOW_MAX = 60
+
+#: Characters that would break a one-line message (``str.splitlines`` splits on all of them).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def abridge(text: str, limit: int = SHOW_MAX) -> str:
+    """``text`` with control characters escaped, cut to about ``limit`` characters.
+
+    A cut keeps the start and the end, joined by an ellipsis, and says how long the whole was,
+    so that a 10 MB value in a scenario file gives a short, one-line message.
+
+    Examples
+    --------
+    >>> abridge("x" * 100, 20)
+    'xxxxxxxxxxxxx…xxxxxx (100 characters)'
+    """
+    escaped = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+    if len(escaped) <= limit:
+        return escaped
+    head = (limit * 2) // 3
+    tail = limit - head - 1
+    return f"{escaped[:head]}…{escaped[len(escaped) - tail :]} ({len(text):,} characters)"
 
 
 def _show(value: object) -> str:
-    """A value as it would appear in a scenario file, with its kind when that helps."""
+    """A value as it would appear in a scenario file, with its kind when that helps; long
+    strings and numbers are abridged (:func:`abridge`)."""
     if isinstance(value, bool):
         return f"{str(value).lower()} (a boolean)"
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return '"' + abridge(value.replace("\\", "\\\\").replace('"', '\\"')) + '"'
+    if isinstance(value, int) and abs(value) >= 10**SHOW_MAX:
+        # str() of an integer above 4,300 digits raises: count digits from its bit length
+        return f"an integer of about {int(value.bit_length() * math.log10(2)) + 1:,} digits"
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, dict):
         return "a table"
     if isinstance(value, list):
         return "an array"
-    return f"{value!s} (a {type(value).__name__})"
+    return abridge(f"{value!s} (a {type(value).__name__})")
 
 
 def _finite(x: float, value: object, expected: str) -> float:
@@ -153,6 +220,8 @@ def _split(value: str, expected: str) -> tuple[float, str]:
     """Split ``"  1.5 y "`` into ``(1.5, "y")``."""
     m = _QUANTITY.match(value)
     if m is None:
+        if any(c.isdigit() and not c.isascii() for c in value[:1000]):
+            raise UnitError(f"{_show(value)} (digits other than 0-9)", expected)
         raise UnitError(_show(value), expected)
     x = float(m.group(1))
     return _finite(x, value, expected), m.group(2)
@@ -170,10 +239,10 @@ def _time_unit(unit: str, value: object, expected: str) -> float:
         return DURATION_UNITS[u]
     if u == "m":
         raise UnitError(f'{_show(value)} ("m" is ambiguous)', 'months written as "mo"')
-    raise UnitError(f"{_show(value)} (unknown time unit {unit!r})", expected)
+    raise UnitError(f"{_show(value)} (unknown time unit {abridge(unit, 20)!r})", expected)
 
 
-def parse_duration(value: object) -> float:
+def parse_duration(value: object, *, unit_required: bool = False) -> float:
     """A duration in days.
 
     Parameters
@@ -181,6 +250,9 @@ def parse_duration(value: object) -> float:
     value : int, float or str
         A number of days, or a string of a number and a time unit: h, d, w, mo, y (also hr,
         hour(s), day(s), wk, week(s), month(s), yr, year(s)), with optional spaces.
+    unit_required : bool
+        Refuse a plain number (a TOML number, or a string without a unit) other than 0, with a
+        message that suggests the unit (scenario files set it).
 
     Returns
     -------
@@ -190,7 +262,8 @@ def parse_duration(value: object) -> float:
     Raises
     ------
     UnitError
-        Not a number, an unknown or ambiguous unit, or not finite.
+        Not a number, an unknown or ambiguous unit, not finite, or a plain number where a unit
+        is required.
 
     Examples
     --------
@@ -199,15 +272,14 @@ def parse_duration(value: object) -> float:
     >>> parse_duration("12 h")
     0.5
     """
-    if not isinstance(value, str):
-        return _number(value, _DURATION_HELP)
-    x, unit = _split(value, _DURATION_HELP)
+    x, unit = _quantity(value, _DURATION_HELP, unit_required)
     if not unit:
         return x
-    return _scaled(x, _time_unit(unit, value, _DURATION_HELP), value, _DURATION_HELP)
+    expected = _help(_DURATION_HELP, unit_required)
+    return _scaled(x, _time_unit(unit, value, expected), value, expected)
 
 
-def parse_rate(value: object) -> float:
+def parse_rate(value: object, *, unit_required: bool = False) -> float:
     r"""A rate in 1/day: :math:`r_\text{day} = r_u / (\text{days per } u)`.
 
     Parameters
@@ -215,6 +287,8 @@ def parse_rate(value: object) -> float:
     value : int, float or str
         A number per day, or a string ``"<number>/<time unit>"`` (``"0.0452/mo"``, ``"2/y"``,
         ``"0.6/h"``) or ``"<number> per <time unit>"``.
+    unit_required : bool
+        Refuse a plain number other than 0 (see :func:`parse_duration`).
 
     Returns
     -------
@@ -231,37 +305,37 @@ def parse_rate(value: object) -> float:
     >>> parse_rate("2/y") * 365.25
     2.0
     """
-    if not isinstance(value, str):
-        return _number(value, _RATE_HELP)
-    x, rest = _split(value, _RATE_HELP)
+    x, rest = _quantity(value, _RATE_HELP, unit_required)
     if not rest:
         return x
+    expected = _help(_RATE_HELP, unit_required)
     m = _PER.match(rest)
     if m is None:
-        raise UnitError(_show(value), _RATE_HELP)
-    return _scaled(x, 1.0 / _time_unit(m.group(1), value, _RATE_HELP), value, _RATE_HELP)
+        raise UnitError(_show(value), expected)
+    return _scaled(x, 1.0 / _time_unit(m.group(1), value, expected), value, expected)
 
 
-def _lookup(value: object, table: dict[str, float], expected: str) -> float:
+def _lookup(value: object, table: dict[str, float], expected: str, unit_required: bool) -> float:
     """Parse ``value`` as a number times a unit of ``table`` (plain numbers in the base unit)."""
-    if not isinstance(value, str):
-        return _number(value, expected)
-    x, unit = _split(value, expected)
+    x, unit = _quantity(value, expected, unit_required)
     if not unit:
         return x
+    full = _help(expected, unit_required)
     key = re.sub(r"\s+", "", unit).lower()
     if key not in table:
-        raise UnitError(f"{_show(value)} (unknown unit {unit!r})", expected)
-    return _scaled(x, table[key], value, expected)
+        raise UnitError(f"{_show(value)} (unknown unit {abridge(unit, 20)!r})", full)
+    return _scaled(x, table[key], value, full)
 
 
-def parse_dose(value: object) -> float:
+def parse_dose(value: object, *, unit_required: bool = False) -> float:
     """A dose in mg.
 
     Parameters
     ----------
     value : int, float or str
         A number of mg, or a string with a unit mg, g, ug, µg, μg, mcg or ng.
+    unit_required : bool
+        Refuse a plain number other than 0 (see :func:`parse_duration`).
 
     Returns
     -------
@@ -278,17 +352,19 @@ def parse_dose(value: object) -> float:
     >>> parse_dose("90µg")
     0.09
     """
-    return _lookup(value, _DOSE_UNITS, _DOSE_HELP)
+    return _lookup(value, _DOSE_UNITS, _DOSE_HELP, unit_required)
 
 
-def parse_volume(value: object) -> float:
-    """A volume in litres: ``"250L"``, ``"500 mL"``, or a plain number of litres."""
-    return _lookup(value, _VOLUME_UNITS, _VOLUME_HELP)
+def parse_volume(value: object, *, unit_required: bool = False) -> float:
+    """A volume in litres: ``"250L"``, ``"500 mL"``, or a plain number of litres (refused
+    with ``unit_required``, see :func:`parse_duration`)."""
+    return _lookup(value, _VOLUME_UNITS, _VOLUME_HELP, unit_required)
 
 
-def parse_concentration(value: object) -> float:
-    """A mass concentration in mg/L (= µg/mL): ``"0.1mg/L"``, ``"250ng/mL"``, or mg/L."""
-    return _lookup(value, _CONC_UNITS, _CONC_HELP)
+def parse_concentration(value: object, *, unit_required: bool = False) -> float:
+    """A mass concentration in mg/L (= µg/mL): ``"0.1mg/L"``, ``"250ng/mL"``, or mg/L (refused
+    with ``unit_required``, see :func:`parse_duration`)."""
+    return _lookup(value, _CONC_UNITS, _CONC_HELP, unit_required)
 
 
 def parse_param_value(value: object, unit: str) -> float:

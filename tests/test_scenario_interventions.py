@@ -136,7 +136,7 @@ def test_scenario_without_interventions_has_an_empty_tuple():
     [
         ('"diagnosis"', "diagnosis", 0.0),
         ('"6mo"', "diagnosis", 6 * MONTH),  # six months into therapy
-        ("30", "diagnosis", 30.0),  # a plain number of days
+        ('"30d"', "diagnosis", 30.0),
         ('"0d"', "diagnosis", 0.0),
         ('"mmr"', "mmr", 0.0),
         ('"mr4"', "mr4", 0.0),
@@ -146,7 +146,8 @@ def test_scenario_without_interventions_has_an_empty_tuple():
         ('"relapse"', "relapse", 0.0),
         ('{ anchor = "relapse" }', "relapse", 0.0),
         ('{ anchor = "mmr", offset = "2w" }', "mmr", 14.0),
-        ('{ anchor = "diagnosis", offset = 10 }', "diagnosis", 10.0),
+        ('{ anchor = "diagnosis", offset = "10d" }', "diagnosis", 10.0),
+        ('{ anchor = "diagnosis", offset = 0 }', "diagnosis", 0.0),  # 0 needs no unit
     ],
 )
 def test_start_forms(start, anchor, offset):
@@ -249,7 +250,7 @@ def test_user_defined_products():
         '\n[product.myvac]\nkind = "vaccine"\nka = "0.5/d"\nke = "0.1/d"\nec50 = 2\n'
         'standard_interval = "2w"\nsource = "trial X"\n'
         '\n[product.myifn]\nkind = "interferon"\nka = "0.4/d"\nhalf_life = "80h"\n'
-        'volume = 8\nbioavailability = 0.84\nec50 = "6ng/mL"\nhill = 2\n'
+        'volume = "8L"\nbioavailability = 0.84\nec50 = "6ng/mL"\nhill = 2\n'
         'standard_dose = "90ug"\nstandard_interval = "1w"\n'
         '\n[[intervention]]\nproduct = "myvac"\nstart = "mr4"\n'
         '\n[[intervention]]\nproduct = "myifn"\nstart = "mmr"\n'
@@ -374,7 +375,7 @@ BAD = {
         edit(('start = { anchor = "tki_stop", offset = "1mo" }\n', "")),
         "intervention[1].start",
         ("[[intervention]]", 1),
-        ["missing", "an anchor", '"tki_stop"', 'a duration from diagnosis (e.g. "6mo")'],
+        ["missing", "an anchor", '"tki_stop"', 'a duration from diagnosis ("6mo")'],
     ),
     "unknown product": (
         edit(('product = "nivolumab"', 'product = "nivolumb"')),
@@ -474,7 +475,7 @@ BAD = {
         edit(('dose = "90ug"', 'dose = "-90ug"')),
         "intervention[0].dose",
         ('dose = "-90ug"', 0),
-        ['"-90ug"', "a dose >= 0"],
+        ['"-90ug"', "a dose from 0 to 100g"],
     ),
     "bad dose unit": (
         edit(('dose = "90ug"', 'dose = "90 IU"')),
@@ -486,7 +487,7 @@ BAD = {
         append('\n[[intervention]]\nproduct = "vaccine"\ndose = "1mg"\nstart = "mr4"\n'),
         "intervention[2].dose",
         ('dose = "1mg"', 0),
-        ['"1mg"', "a plain number of units >= 0", "one shot"],
+        ['"1mg"', "a plain number of units from 0 to 1e+06", "one shot"],
     ),
     "negative exercise dose": (
         append('\n[[intervention]]\nproduct = "exercise"\ndose = -1\nstart = "mr4"\n'),
@@ -498,7 +499,7 @@ BAD = {
         edit(('every = "1w"', "every = 0")),
         "intervention[0].every",
         ("every = 0", 0),
-        ["a dosing interval >= 1h"],
+        ["a dosing interval from 1h to 200y"],
     ),
     "zero duration": (
         edit(('duration = "6mo"\n', 'duration = "0d"\n')),
@@ -510,13 +511,13 @@ BAD = {
         edit(("count = 4", "count = 0")),
         "intervention[1].count",
         ("count = 0", 0),
-        ["an integer >= 1"],
+        ["an integer from 1 to 10000000"],
     ),
     "fractional count": (
         edit(("count = 4", "count = 2.5")),
         "intervention[1].count",
         ("count = 2.5", 0),
-        ["2.5", "an integer >= 1"],
+        ["2.5", "an integer from 1 to 10000000"],
     ),
     "bad name": (
         edit(('name = "ifn"', 'name = "my ifn"')),
@@ -744,7 +745,7 @@ def test_validate_main_lists_interventions_and_fails_with_code_2(tmp_path, capsy
     cap = capsys.readouterr()
     assert cap.out == ""
     line = line_of(text, 'start = "-1mo"')
-    assert cap.err.startswith(f"{bad}:{line}: intervention[0].start: found")
+    assert cap.err.startswith(f"cmlsim validate: {bad}:{line}: intervention[0].start: found")
     assert "interventions cannot start before diagnosis (t = 0)" in cap.err
 
 
@@ -757,8 +758,13 @@ _HEAD = {
 }
 
 
-def _dur(days: float, as_string: bool):
-    return format_duration(days) if as_string else days
+def _dur(days: float, as_string: bool) -> str:
+    """A duration as a scenario writes it: the shortest form, or exact days."""
+    return format_duration(days) if as_string else f"{days!r}d"
+
+
+_MINUTE = 1.0 / 1440.0
+_MASS = ("interferon", "checkpoint")
 
 
 @st.composite
@@ -774,7 +780,7 @@ def intervention_tables(draw):
     if draw(st.booleans()):
         if product.kind in ("interferon", "checkpoint"):
             dose = draw(st.floats(0.0, 1000.0))
-            tab["dose"] = f"{dose!r}mg" if s else dose
+            tab["dose"] = f"{dose!r}mg" if s else f"{dose!r} mg"
         else:
             dose = float(draw(st.integers(0, 5) | st.floats(0.0, 5.0)))
             tab["dose"] = dose
@@ -784,7 +790,7 @@ def intervention_tables(draw):
         tab["every"] = _dur(every, s)
     form = draw(st.sampled_from(["anchor", "duration", "table", "table-no-offset"]))
     anchor = draw(st.sampled_from(ANCHORS))
-    offset = draw(st.floats(0.0, 11 * YEAR))
+    offset = draw(st.just(0.0) | st.floats(_MINUTE, 11 * YEAR))
     if form == "anchor":
         tab["start"], offset = anchor, 0.0
     elif form == "duration":
@@ -793,12 +799,15 @@ def intervention_tables(draw):
         tab["start"] = {"anchor": anchor, "offset": _dur(offset, s)}
     else:
         tab["start"], offset = {"anchor": anchor}, 0.0
-    duration = draw(st.none() | st.floats(1e-3, 20 * YEAR))
-    if duration is not None:
-        tab["duration"] = _dur(duration, s)
-    count = draw(st.none() | st.integers(1, 10_000))
-    if count is not None:
-        tab["count"] = count
+    duration = count = None  # a course has a duration or a count of doses, not both
+    if draw(st.booleans()):
+        duration = draw(st.none() | st.floats(1e-3, 20 * YEAR))
+        if duration is not None:
+            tab["duration"] = _dur(duration, s)
+    else:
+        count = draw(st.none() | st.integers(1, 10_000))
+        if count is not None:
+            tab["count"] = count
     want = Intervention(
         name=name or "",
         product=product,
@@ -831,10 +840,10 @@ def test_written_interventions_load_back_equal(items):
         {
             "name": iv.name,
             "product": iv.product.name,
-            "dose": iv.dose,
-            "every": iv.every,
-            "start": {"anchor": iv.anchor, "offset": iv.offset},
-            **({} if iv.duration is None else {"duration": iv.duration}),
+            "dose": f"{iv.dose!r}mg" if iv.product.kind in _MASS else iv.dose,
+            "every": f"{iv.every!r}d",
+            "start": {"anchor": iv.anchor, "offset": f"{iv.offset!r}d"},
+            **({} if iv.duration is None else {"duration": f"{iv.duration!r}d"}),
             **({} if iv.count is None else {"count": iv.count}),
         }
         for iv in got
@@ -847,10 +856,12 @@ def test_written_interventions_load_back_equal(items):
 @given(st.floats(1.0, 11 * YEAR), st.floats(0.0, 1.0))
 def test_fixed_stop_negative_offsets_convert_exactly(stop_at, frac):
     offset = -frac * stop_at
+    assume(offset == 0 or abs(offset) >= _MINUTE)
+    start = {"anchor": "tki_stop", "offset": f"{offset!r}d"}
     doc = {
         **_HEAD,
-        "protocol": {"stop": {"at": stop_at}},
-        "intervention": [{"product": "vaccine", "start": {"anchor": "tki_stop", "offset": offset}}],
+        "protocol": {"stop": {"at": f"{stop_at!r}d"}},
+        "intervention": [{"product": "vaccine", "start": start}],
     }
     iv = loads(tomli_w.dumps(doc)).interventions[0]
     if offset < 0:

@@ -252,3 +252,50 @@ def test_parsers_raise_only_unit_errors(text):
             parse_param_value(text, unit)
         except UnitError:
             pass
+
+
+# ------------------------------------------------------------------ digits, units, abridging
+
+
+@pytest.mark.parametrize("value", ["٥d", "５mg", "１２h", "²y", "5\u0665d"])
+def test_only_ascii_digits(value):
+    # float() reads digits of other scripts ("٥" is 5): a quantity must not
+    with pytest.raises(UnitError) as info:
+        (parse_dose if "mg" in value else parse_duration)(value)
+    assert value in info.value.found
+
+
+@pytest.mark.parametrize(
+    ("parse", "value", "suggestion"),
+    [
+        (parse_dose, 90, '"90mg" or "90ug"'),
+        (parse_dose, "90", '"90mg" or "90ug"'),
+        (parse_duration, 12, '"12d" or "12mo"'),
+        (parse_rate, 0.5, '"0.5/d" or "0.5/h"'),
+        (parse_volume, 8.0, '"8L" or "8mL"'),
+        (parse_concentration, 2, '"2mg/L" or "2ng/mL"'),
+    ],
+)
+def test_unit_required_refuses_plain_numbers_with_a_suggestion(parse, value, suggestion):
+    assert parse(value) == float(value)  # the default keeps plain numbers in internal units
+    with pytest.raises(UnitError) as info:
+        parse(value, unit_required=True)
+    assert "without a unit" in info.value.found
+    assert suggestion in info.value.expected
+
+
+@pytest.mark.parametrize("value", [0, 0.0, "0", "-0"])
+def test_unit_required_accepts_zero(value):
+    assert parse_dose(value, unit_required=True) == 0.0
+    assert parse_duration(value, unit_required=True) == 0.0
+
+
+def test_long_values_are_abridged():
+    from sim.units import SHOW_MAX, abridge
+
+    with pytest.raises(UnitError) as info:
+        parse_duration("1" + "x" * 10_000_000)
+    assert len(info.value.found) < 4 * SHOW_MAX  # the value and its unknown unit, both cut
+    assert "10,000,001 characters" in info.value.found
+    assert abridge("a\nb\u2028c") == "a\\nb\\u2028c"  # nothing that would break the line
+    assert abridge("short") == "short"

@@ -62,6 +62,17 @@ GL_NODES, GL_WEIGHTS = np.polynomial.legendre.leggauss(20)
 #: Finest panel of the graded quadrature mesh is at least tau * 2**-_MAX_LEVEL long.
 _MAX_LEVEL = 60
 
+#: Panels of the quadrature after which every further panel is at least tau / _MAX_PANELS long,
+#: so that a drug far outside the scenario limits (a Hill coefficient of 1e300, a half-life of
+#: 1e-300 h, an interval of a million years) costs at most about twice this many panels instead
+#: of never finishing. Drugs within the limits need far fewer.
+_MAX_PANELS = 20_000
+
+#: Past the concentration peak the effect only falls until the trough at tau, so the rest of the
+#: interval adds at most g(C(t)) (tau - t); once that is below _TAIL times the integral so far
+#: (far below a rounding error), the quadrature stops.
+_TAIL = 2.0**-60
+
 
 @njit(cache=True)
 def emax(c: float, ec50: float, hill: float) -> float:
@@ -229,7 +240,9 @@ def interval_mean_effect(dose: float, tau: float, drug_vec: np.ndarray) -> float
         \bar g(D, \tau) = \frac{1}{\tau}\int_0^\tau g(C_{ss}(t))\,dt,
         \qquad g(C) = \frac{C^h}{EC_{50}^h + C^h}.
 
-    Composite 20-point Gauss–Legendre quadrature on a graded mesh. The integrand is analytic on
+    Composite 20-point Gauss–Legendre quadrature on a graded mesh, stopped early once the rest of
+    the interval, past the concentration peak, cannot add more than :data:`_TAIL` of the
+    integral, and never longer than about :data:`_MAX_PANELS` panels. The integrand is analytic on
     [0, tau]. Its singularities (where :math:`C_{ss}^h = -EC_{50}^h`, and for non-integer h the
     zeros of :math:`C_{ss}`, which all lie at Re t < 0) sit about :math:`1/(h |C'/C|)` off the
     real axis, and :math:`|C'/C| \lesssim k_e + 1/t` inside the interval; near the two ends a
@@ -287,13 +300,16 @@ def interval_mean_effect(dose: float, tau: float, drug_vec: np.ndarray) -> float
 
     total = 0.0
     t = 0.0
+    panels = 0
     while t < tau:
         rem = tau - t
         if rem <= wr:
             b = tau
         else:
             w = min(max(t / h, wl), w_max, max(0.5 * rem, wr))
-            b = t + w
+            if panels >= _MAX_PANELS:
+                w = max(w, tau / _MAX_PANELS)
+            b = min(t + w, tau)
         mid = 0.5 * (t + b)
         half = 0.5 * (b - t)
         s = 0.0
@@ -303,6 +319,12 @@ def interval_mean_effect(dose: float, tau: float, drug_vec: np.ndarray) -> float
             s += GL_WEIGHTS[i] * emax(c, ec50, hill)
         total += half * s
         t = b
+        panels += 1
+        if t < tau:
+            gut = a0 * math.exp(-ka * t)
+            c = c0 * math.exp(-ke * t) + a0 * bateman(t, ka, ke)
+            if ka * gut <= ke * c and emax(c, ec50, hill) * (tau - t) <= _TAIL * total:
+                break  # past the peak: the rest of the interval is negligible
     return total / tau
 
 
@@ -318,7 +340,9 @@ def relative_effect(dose: float, tau: float, drug_vec: np.ndarray) -> float:
     r"""The TKI drive u in ``interval`` mode: :math:`\bar g(D, \tau) / \bar g(D_{std}, \tau_{std})`.
 
     1 at the standard regimen, 0 at dose 0, non-decreasing in the dose and bounded by
-    :math:`1/\bar g(D_{std}, \tau_{std})` (E_max saturation).
+    :math:`1/\bar g(D_{std}, \tau_{std})` (E_max saturation). NaN when the standard regimen has
+    no effect at all (a drug far outside the scenario limits), which the kernels report as a
+    solver failure.
 
     Parameters
     ----------
@@ -331,7 +355,10 @@ def relative_effect(dose: float, tau: float, drug_vec: np.ndarray) -> float:
     """
     if dose <= 0.0:
         return 0.0
-    return interval_mean_effect(dose, tau, drug_vec) / standard_effect(drug_vec)
+    g_std = standard_effect(drug_vec)
+    if not g_std > 0.0:
+        return math.nan  # no effect at the standard regimen: nothing to scale by
+    return interval_mean_effect(dose, tau, drug_vec) / g_std
 
 
 def peak_trough(dose: float, tau: float, drug_vec: np.ndarray) -> tuple[float, float]:

@@ -448,3 +448,39 @@ def _repo_root():
     import pathlib
 
     return str(pathlib.Path(pk.__file__).resolve().parents[2])
+
+
+_EXTREME = """\
+import math
+from sim.therapy import pk
+from sim.therapy.drugs import DRUGS, HILL, KA, KE
+
+v = DRUGS["imatinib"].vector()
+steep = v.copy()
+steep[HILL] = 1e300
+fast = v.copy()
+fast[KA] = 1e300 * 24.0
+fast[KE] = math.log(2.0) / 1e-300 * 24.0
+for dose, tau, vec in [(400.0, 365.25e6, v), (400.0, 365.25e12, v), (400.0, 1.0, steep),
+                       (100.0, 1.0, fast)]:
+    u = pk.relative_effect(dose, tau, vec)
+    assert 0.0 <= u <= 1.0, u
+print("done")
+"""
+
+
+def test_relative_effect_finishes_for_drugs_far_outside_the_limits():
+    # an interval of a million years, a Hill coefficient of 1e300 and half-lives of 1e-300 h once
+    # kept the quadrature going for good (a jitted loop: only a separate process can be timed out)
+    out = subprocess.run(
+        [sys.executable, "-c", _EXTREME], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "done"
+
+
+def test_relative_effect_is_nan_without_a_standard_effect():
+    v = DRUGS["imatinib"].vector().copy()
+    v[pk.EC50] = 1e300  # no concentration reaches it: g underflows to 0 at the standard dose
+    v[pk.HILL] = 10.0
+    assert math.isnan(pk.relative_effect(400.0, 1.0, v))
