@@ -268,7 +268,7 @@ def test_validate_several_files_reports_each(tmp_path, capsys):
     ok_lines = [line for line in out.splitlines() if line.startswith("OK: ")]
     assert [line.split(": ")[1] for line in ok_lines] == [str(good), str(SHIPPED[1])]
     assert len(err.splitlines()) == 1
-    assert err.startswith(f"{bad}:")
+    assert err.startswith(f"cmlsim validate: {bad}:")
 
 
 # ---------------------------------------------------------------------------------------------
