@@ -7,8 +7,8 @@ edge (ELN 2020, Hochhaus et al. Leukemia 2020;34:966; MR4.5 ≤ 0.0032 %: Brecci
 2017), the qPCR measurements (filled when detected, open down-triangles at the sample's detection
 limit when undetectable), TKI exposure as bars in a band above (bar height and shade = dose as a
 fraction of the standard dose) and a vertical line at each TKI stop. Panel **b** shows the immune
-state: effector T cells Z (cells, left axis), NK cells N (cells/µL, right axis) and the
-exhausted fraction E of the T cells.
+cells: effector T cells Z (cells, left axis) and NK cells N (cells/µL, right axis); panel **c**
+the exhausted fraction E of the T cells.
 
 The figure is built at its print size with :mod:`sim.plots.style` and without ``pyplot``.
 """
@@ -27,7 +27,7 @@ from matplotlib.patches import Patch
 from matplotlib.transforms import blended_transform_factory, offset_copy
 
 from sim.params import DAYS_PER_MONTH, DAYS_PER_YEAR
-from sim.plots.style import OKABE_ITO, default_height, figsize, use_style
+from sim.plots.style import OKABE_ITO, default_height, figsize, mark_panel, use_style
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -78,6 +78,18 @@ def _time_axis(t_days: np.ndarray, unit: str) -> tuple[float, str, float | None]
         step = next((s for s in (1.0, 2.0, 5.0, 10.0, 20.0) if span_y / s <= 8), None)
         return DAYS_PER_YEAR, "years", step
     raise ValueError(f"time unit must be 'auto', 'months' or 'years', got {unit!r}")
+
+
+def tki_alpha(frac: float, top_dose: float) -> float:
+    """Opacity of a TKI bar of dose fraction ``frac`` (the full dose ``top_dose`` is opaque)."""
+    return 0.3 + 0.7 * min(frac / top_dose, 1.0)
+
+
+def tki_legend_patch(periods: Sequence[tuple[float, float, float]], label: str) -> Patch:
+    """The legend swatch of the TKI bars: the shade of the largest dose drawn."""
+    top_dose = max([1.0] + [f for _, _, f in periods])
+    largest = max(f for _, _, f in periods)
+    return Patch(color=COLORS["tki"], alpha=tki_alpha(largest, top_dose), linewidth=0, label=label)
 
 
 def _stop_times(result: RunResult) -> list[float]:
@@ -300,7 +312,7 @@ def plot_trajectory(
                 width=(end - start) / scale,
                 align="edge",
                 color=COLORS["tki"],
-                alpha=0.3 + 0.7 * min(frac / top_dose, 1.0),
+                alpha=tki_alpha(frac, top_dose),
                 linewidth=0,
             )
         ax_tki.set_ylim(0, top_dose)
@@ -309,22 +321,21 @@ def plot_trajectory(
         for side in ("left", "bottom"):
             ax_tki.spines[side].set_visible(False)
         ax_tki.set_ylabel("TKI", rotation=0, ha="right", va="center")
-        ax_tki.set_title("a")
         if result.tki_periods:
-            handles.append(
-                Patch(color=COLORS["tki"], alpha=0.8, label="TKI (bar height: dose fraction)")
-            )
+            handles.append(tki_legend_patch(result.tki_periods, "TKI (bar height: dose fraction)"))
 
         # ---- panel a: BCR-ABL1
         h_a, mr_labels = draw_bcr_abl(ax_a, result, scale)
         handles += h_a
+        mark_panel(ax_tki, ax_a, letter="a")
 
         # ---- panel b: immune state
         def state(name: str) -> np.ndarray | None:
             return result.y[:, states.index(name)] if name in states else None
 
         z, n, e = state("Z"), state("N"), state("E")
-        ax_z.set_title("b")
+        mark_panel(ax_z, letter="b")
+        mark_panel(ax_e, letter="c")
         if z is not None:
             (h,) = ax_z.plot(tx, z, color=COLORS["Z"], label="effector T cells Z")
             handles.append(h)
