@@ -135,6 +135,53 @@ def _bcr_abl_limits(result: RunResult) -> tuple[float, float]:
     return bottom, top
 
 
+#: A stretch of the true BCR-ABL1 curve is labelled as flat when it stays within this many
+#: decades of one level (about ±5 %) for at least :data:`FLAT_MIN_YEARS`.
+FLAT_DECADES = 0.02
+FLAT_MIN_YEARS = 2.0
+
+
+def flat_stretch(t: np.ndarray, values: np.ndarray) -> tuple[float, float, float] | None:
+    """The longest stretch where ``values`` stay within :data:`FLAT_DECADES` of one level.
+
+    A model steady state (in ``cml_immune``, T-cell control pins the leukemic cells at the lower
+    root of the immune window) can hold the true BCR-ABL1 flat for years; on a log axis it then
+    reads like a floor or a clamp, all the more when it lies on a molecular-response line.
+
+    Parameters
+    ----------
+    t : ndarray
+        Times (days), increasing.
+    values : ndarray
+        BCR-ABL1 (%), same length.
+
+    Returns
+    -------
+    (float, float, float) or None
+        ``(start, end, level)`` in days and % (the median over the stretch) of the longest
+        stretch of at least :data:`FLAT_MIN_YEARS`, or None.
+    """
+    ok = np.isfinite(values) & (values > 0)
+    if ok.sum() < 2:
+        return None
+    tt, lv = t[ok], np.log10(values[ok])
+    best: tuple[int, int] | None = None
+    i = 0
+    while i < len(lv):
+        j, lo, hi = i, lv[i], lv[i]
+        # extend while the stretch's range stays within twice the tolerance
+        while j + 1 < len(lv) and max(hi, lv[j + 1]) - min(lo, lv[j + 1]) <= 2 * FLAT_DECADES:
+            j += 1
+            lo, hi = min(lo, lv[j]), max(hi, lv[j])
+        if best is None or tt[j] - tt[i] > tt[best[1]] - tt[best[0]]:
+            best = (i, j)
+        i = j + 1
+    a, b = best
+    if tt[b] - tt[a] < FLAT_MIN_YEARS * DAYS_PER_YEAR:
+        return None
+    return float(tt[a]), float(tt[b]), float(10.0 ** np.median(lv[a : b + 1]))
+
+
 def draw_bcr_abl(ax: Axes, result: RunResult, scale: float) -> tuple[list, list[Text]]:
     """Draw BCR-ABL1 kinetics on ``ax``: the model curve, the qPCR measurements and the
     molecular-response levels.
@@ -142,7 +189,9 @@ def draw_bcr_abl(ax: Axes, result: RunResult, scale: float) -> tuple[list, list[
     The y axis is BCR::ABL1 IS (%) on a log scale from :data:`BCR_ABL_FLOOR` (or lower, so that
     no measurement is hidden) to at least 100 %; dashed grey lines at :data:`MR_LINES` are
     labelled just right of the axis; detected samples are filled circles, undetectable ones open
-    down-triangles at the sample's detection limit (100/ABL1 copies).
+    down-triangles at the sample's detection limit (100/ABL1 copies). A stretch where the curve
+    stays flat for years (:func:`flat_stretch`) is labelled with its level just below it, so
+    that a model steady state lying on an MR line does not read as a clamp.
 
     Parameters
     ----------
@@ -168,8 +217,22 @@ def draw_bcr_abl(ax: Axes, result: RunResult, scale: float) -> tuple[list, list[
     if off_scale:
         # bottom is a power of ten (BCR_ABL_FLOOR or a decade below a measurement)
         label += f" (below $10^{{{round(np.log10(bottom))}}}$ % off scale)"
-    (line,) = ax.plot(tx, result.bcr_abl, color=COLORS["model"], label=label)
+    (line,) = ax.plot(tx, result.bcr_abl, color=COLORS["model"], label=label, zorder=2.5)
     handles.append(line)
+    flat = flat_stretch(result.t, result.bcr_abl)
+    if flat is not None:
+        start, end, level = flat
+        ax.annotate(
+            f"flat at {level:.3g} % for {(end - start) / DAYS_PER_YEAR:.1f} years\n"
+            "(model steady state)",
+            xy=(0.5 * (start + end) / scale, level),
+            xytext=(0, -2.5),
+            textcoords="offset points",
+            ha="center",
+            va="top",
+            color=COLORS["model"],
+            fontsize="small",
+        )
     ax.set_yscale("log", nonpositive="mask")
     ax.set_ylim(bottom, top)
     ax.yaxis.set_major_locator(ticker.LogLocator(base=10.0, numticks=20))

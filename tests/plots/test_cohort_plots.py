@@ -127,6 +127,10 @@ def test_roc_figure(table, tmp_path):
         assert text.startswith(outcomes.MARKER_LABELS[marker].removesuffix(" at stop"))
         assert f"{res.loc[marker, 'auc']:.2f}" in text
     assert "↓" in texts[0]  # NK lower in relapsers
+    # the legend is compact: the plot keeps most of the figure's width and height
+    legend = fig.legends[0].get_window_extent()
+    assert legend.height <= 0.3 * fig.bbox.height
+    assert ax.bbox.width >= 0.7 * fig.bbox.width
     data = _check_files(stem)
     assert set(data["marker"]) == set(outcomes.DEFAULT_MARKERS)
     nk = data[data["marker"] == "N_at_stop"]
