@@ -109,6 +109,7 @@ def page(server, tmp_path_factory):
     """(the rendered page's text, the screenshot as an RGB array, the screenshot's path)."""
     from PIL import Image
     from selenium import webdriver
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -130,12 +131,19 @@ def page(server, tmp_path_factory):
         driver.get(server)
 
         def lattice_drawn(d) -> bool:
-            # the matplotlib lattice arrives as an <img>, the time series as a second figure
+            # the lattice and the time series arrive as two <img> of matplotlib figures
             text = d.find_element(By.TAG_NAME, "body").text
             imgs = [i for i in d.find_elements(By.TAG_NAME, "img") if i.size["width"] > 150]
-            return bool(imgs) and all(c in text for c in CONTROLS)
+            return len(imgs) >= 2 and all(c in text for c in CONTROLS)
 
-        WebDriverWait(driver, PAGE_LOAD_S, poll_frequency=0.5).until(lattice_drawn)
+        try:
+            WebDriverWait(driver, PAGE_LOAD_S, poll_frequency=0.5).until(lattice_drawn)
+        except TimeoutException:
+            driver.save_screenshot(str(out / "mesa_page_timeout.png"))
+            body = driver.find_element(By.TAG_NAME, "body").text
+            pytest.fail(
+                f"no lattice and controls within {PAGE_LOAD_S:.0f} s; page text:\n{body[:3000]}"
+            )
         time.sleep(1.0)  # let the last figure finish painting
         shot = out / "mesa_page.png"
         driver.save_screenshot(str(shot))
