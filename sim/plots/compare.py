@@ -349,7 +349,7 @@ def plot_comparison(
         if stop_markers:
             handles.append(
                 tuple(
-                    Line2D([], [], color=m.get_color(), marker="v", markersize=4, linestyle="none")
+                    Line2D([], [], color=m.get_color(), marker="v", markersize=3, linestyle="none")
                     for _, m in sorted(stop_markers.items())
                 )
             )
@@ -367,7 +367,8 @@ def plot_comparison(
                 labels=[h.get_label() if not isinstance(h, tuple) else "TKI stop" for h in handles],
                 loc="outside upper center",
                 ncols=ncols,
-                handler_map={tuple: HandlerTuple(ndivide=None, pad=0.1)},
+                handler_map={tuple: HandlerTuple(ndivide=None, pad=0.0)},
+                handlelength=2.4,  # room for one stop triangle per scenario
             )
             fig.draw_without_rendering()
             if ncols == 1 or legend.get_window_extent().width <= 0.98 * fig.bbox.width:

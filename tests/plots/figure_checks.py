@@ -38,7 +38,6 @@ from matplotlib.patches import Patch
 COLOUR_TOL = 0.02
 
 _LETTER = re.compile(r"^[a-z]$")
-_UNIT = re.compile(r"\([^()]+\)\s*$")
 _NAME_WORD = re.compile(r"[A-Za-z]{3,}")
 
 
@@ -249,6 +248,20 @@ def _shown_ticks(axis) -> list[tuple[float, str]]:
     return shown
 
 
+def _name_part(label: str) -> str | None:
+    """The label before its final parenthesised unit (which may nest, as in "1/((cells/µL)·day)"),
+    or None when it does not end with one."""
+    label = label.rstrip()
+    if not label.endswith(")"):
+        return None
+    depth = 0
+    for i in range(len(label) - 1, -1, -1):
+        depth += {")": 1, "(": -1}.get(label[i], 0)
+        if depth == 0:
+            return label[:i] if label[i + 1 : -1].strip() else None
+    return None
+
+
 def axis_label_problems(fig: Figure) -> list[str]:
     """Axes with numeric tick labels whose axis label lacks a name or a unit in parentheses."""
     fig.draw_without_rendering()
@@ -264,8 +277,8 @@ def axis_label_problems(fig: Figure) -> list[str]:
             if not label:
                 problems.append(f"{name} axis with ticks {ticks[:3]}... has no label")
                 continue
-            head = _UNIT.split(label)[0]
-            if not _UNIT.search(label):
+            head = _name_part(label)
+            if head is None:
                 problems.append(f"{name} axis label {label!r}: no unit in parentheses at the end")
             elif not _NAME_WORD.search(head.replace("$", "")):
                 problems.append(f"{name} axis label {label!r}: a bare symbol, no name")

@@ -227,3 +227,13 @@ def test_mantissa_times_power_tick_labels_are_found():
     ax.set_xscale("log")
     ax.set_xlim(15, 60)
     assert tick_label_problems(fig) != []  # matplotlib's default minor labels: 2×10¹ ...
+
+
+def test_a_unit_with_nested_parentheses_is_a_unit():
+    fig, (ax,) = _figure(1)
+    ax.plot([0, 1], [0, 1])
+    ax.set_xlabel("Leukemic kill per NK cell\nm_N (1/((cells/µL)·day))")
+    ax.set_ylabel("m_N (1/((cells/µL)·day))")
+    assert axis_label_problems(fig) == [
+        "y axis label 'm_N (1/((cells/µL)·day))': a bare symbol, no name"
+    ]
