@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -95,12 +96,14 @@ def server(tmp_path_factory):
         url = f"http://127.0.0.1:{port}/"
         _wait_for_server(url, proc, log, SERVER_START_S)
         yield url
-    finally:
-        proc.terminate()
+    finally:  # the server and anything it started (its own session, so its own group)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
 
 
