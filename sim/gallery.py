@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 #: The shipped scenarios folder (a checkout's ``scenarios/``).
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
@@ -83,6 +84,8 @@ class Entry:
     clipped : int
         Texts that reach beyond the figure's edges
         (:func:`sim.plots.trajectory.check_text_inside`).
+    figure : matplotlib.figure.Figure or None
+        The figure drawn (kept for checks of the drawn artists; not written to ``index.md``).
     """
 
     name: str
@@ -92,6 +95,7 @@ class Entry:
     seconds: float = 0.0
     overlaps: int = 0
     clipped: int = 0
+    figure: Any = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -117,6 +121,7 @@ def _add(gallery: Gallery, entry: Entry, fig, files: list[str], t0: float) -> No
     overlaps, clipped = text_problems(fig)
     entry.overlaps, entry.clipped = len(overlaps), len(clipped)
     entry.seconds = time.perf_counter() - t0
+    entry.figure = fig
     gallery.entries.append(entry)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 
 from sim import gallery as gallery_module
@@ -45,6 +48,21 @@ def test_no_text_cut_off_in_the_package_figures(gallery):
     # the cure figure is sim.plots.cure's own (checked and reported in index.md, not here)
     mine = [e for e in gallery.entries if e.name in CORE]
     assert {e.name: e.clipped for e in mine} == {e.name: 0 for e in mine}
+
+
+def _figure_checks():
+    # tests/ is not a package: the generic figure checks are loaded from their file
+    path = Path(__file__).resolve().parent / "plots" / "figure_checks.py"
+    spec = importlib.util.spec_from_file_location("_figure_checks", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_figure_has_letters_matching_legends_and_labelled_axes(gallery):
+    checks = _figure_checks()
+    problems = {e.name: checks.figure_problems(e.figure) for e in gallery.entries}
+    assert problems == {e.name: [] for e in gallery.entries}
 
 
 def test_index_lists_every_figure(gallery):

@@ -23,6 +23,7 @@ import pandas as pd
 from matplotlib import ticker
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.legend_handler import HandlerTuple
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
@@ -41,6 +42,9 @@ ARM_COLORS = (
     OKABE_ITO["reddish_purple"],
     OKABE_ITO["sky_blue"],
 )
+#: Opacity of the Kaplan–Meier confidence band.
+KM_BAND_ALPHA = 0.18
+
 SWIM_COLORS = {
     "tki": "0.55",
     "free": OKABE_ITO["bluish_green"],
@@ -155,7 +159,7 @@ def plot_km(
             hi = ci.iloc[:, 1].to_numpy(np.float64)
             lo = np.where(np.isfinite(lo), lo, sf.to_numpy())
             hi = np.where(np.isfinite(hi), hi, sf.to_numpy())
-            ax.fill_between(x, lo, hi, step="post", color=color, alpha=0.18, linewidth=0)
+            ax.fill_between(x, lo, hi, step="post", color=color, alpha=KM_BAND_ALPHA, linewidth=0)
             et = kmf.event_table
             cens_t = et.index[et["censored"] > 0].to_numpy(np.float64)
             if cens_t.size:
@@ -201,17 +205,27 @@ def plot_km(
         ax.set_ylabel("Molecular relapse-free survival (%)")
         ax.xaxis.set_major_locator(ticker.FixedLocator(ticks))
         ax.tick_params(axis="x", labelbottom=True)
-        ax.set_xlabel("Months since TKI stop")
-        handles = [
+        ax.set_xlabel("Time since TKI stop (months)")
+        handles: list = [
             Line2D([], [], color=ARM_COLORS[i % 6], linestyle=LINESTYLES[i % 6], label=name)
             for i, (_, name, _) in enumerate(fitters)
         ]
+        # the band and the censor ticks in each arm's colour, side by side in one entry
+        colors = [ARM_COLORS[i % 6] for i in range(len(fitters))]
+        handles.append(tuple(Patch(color=c, alpha=KM_BAND_ALPHA, linewidth=0) for c in colors))
         handles.append(
-            Line2D(
-                [], [], color="0.3", marker="|", linestyle="none", markersize=3, label="censored"
+            tuple(
+                Line2D([], [], color=c, marker="|", linestyle="none", markersize=3) for c in colors
             )
         )
-        ax.legend(handles=handles, loc="lower left")
+        names = [name for _, name, _ in fitters]
+        names += [f"{100 * (1 - alpha):g} % confidence band", "censored"]
+        ax.legend(
+            handles=handles,
+            labels=names,
+            loc="lower left",
+            handler_map={tuple: HandlerTuple(ndivide=None, pad=0.0)},
+        )
 
         ax_tab.set_ylim(-0.6, len(fitters) - 0.4)
         ax_tab.set_yticks(range(len(fitters)))
@@ -355,7 +369,7 @@ def plot_swimmer(
         ax.set_yticks([])
         ax.spines["left"].set_visible(False)
         ax.set_xlim(0, float(np.nanmax(end)) * 1.01)
-        ax.set_xlabel("Years since diagnosis")
+        ax.set_xlabel("Time since diagnosis (years)")
         ax.set_ylabel(f"Patients (random sample of {k})")
         handles = [
             Patch(color=SWIM_COLORS["tki"], label="TKI"),
@@ -410,7 +424,7 @@ def plot_roc(
     t = outcomes._select_arm(table, arm)
     y_all = outcomes._outcome_labels(t, outcome).to_numpy()
     with use_style(kind):
-        fig = _new_figure(kind, width, height_mm, 85.0)
+        fig = _new_figure(kind, width, height_mm, 105.0)
         ax = fig.add_subplot()
         ax.plot([0, 1], [0, 1], color="0.6", linestyle=(0, (3, 2)), linewidth=0.6, label="chance")
         rows = []
@@ -421,7 +435,8 @@ def plot_roc(
             sign = -1.0 if r["direction"] == "lower in relapsers" else 1.0
             curve = outcomes.roc_curve(sign * x[ok], y_all[ok].astype(bool))
             arrow = "↓" if sign < 0 else "↑"
-            label = f"{r['label']} {arrow}: {r['auc']:.2f} ({r['ci_low']:.2f}–{r['ci_high']:.2f})"
+            name = str(r["label"]).removesuffix(" at stop")  # the legend title says "at the stop"
+            label = f"{name} {arrow} {r['auc']:.2f} ({r['ci_low']:.2f}–{r['ci_high']:.2f})"
             ax.plot(
                 curve["fpr"],
                 curve["tpr"],
@@ -442,13 +457,17 @@ def plot_roc(
         ax.set_ylabel("Sensitivity (true-positive rate)")
         n_rel, n = int(res["n_relapse"].max()), int(res["n"].max())
         handles, labels_ = ax.get_legend_handles_labels()
+        # under the plot, compact: short entries, a two-line title, tight spacing
         fig.legend(
             handles[1:] + handles[:1],
             labels_[1:] + labels_[:1],
             loc="outside lower center",
             ncols=1,
-            title=f"AUC (95 % CI, DeLong); ↑/↓ higher/lower in relapsers\nn = {n}, "
-            f"{n_rel} relapses",
+            title=f"Marker at the stop: AUC (95 % CI, DeLong); n = {n}, {n_rel} relapses\n"
+            "↑/↓ higher/lower in relapsers",
+            alignment="left",
+            labelspacing=0.15,
+            borderaxespad=0.0,
         )
         if path_stem is not None:
             data = pd.concat(rows, ignore_index=True)[["marker", "threshold", "fpr", "tpr", "auc"]]

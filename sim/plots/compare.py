@@ -11,9 +11,9 @@ Layout (double column, top to bottom, shared time axis):
   lines at MMR (0.1 %), MR4 (0.01 %), MR4.5 (0.0032 %) and MR5 (0.001 %) labelled at the right
   edge (ELN 2020, Hochhaus et al. Leukemia 2020;34:966), and a thin vertical line plus a
   triangle at the top at each scenario's TKI stop(s).
-- **b**: effector T cells Z (cells, log axis) and below it NK cells N (cells/µL), per scenario,
-  same colours and styles.
-- **c**: exhausted fraction E of the T cells.
+- **b**: effector T cells Z (cells, log axis), per scenario, same colours and styles.
+- **c**: NK cells N (cells/µL).
+- **d**: exhausted fraction E of the T cells.
 
 The same curves and bars are written as ``figure_data.csv`` and ``figure_bars.csv`` by
 :func:`sim.compare.write_comparison`, so an author can restyle the figure elsewhere.
@@ -29,11 +29,12 @@ import numpy as np
 from matplotlib import ticker
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.legend_handler import HandlerTuple
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.transforms import blended_transform_factory, offset_copy
 
-from sim.plots.style import OKABE_ITO, default_height, figsize, use_style
+from sim.plots.style import OKABE_ITO, default_height, figsize, mark_panel, use_style
 from sim.plots.trajectory import (
     BCR_ABL_FLOOR,
     MR_LINES,
@@ -164,13 +165,17 @@ def plot_comparison(
 
         # ---- band: TKI and intervention bars, one lane per scenario (first on top)
         top_dose = max([1.0] + [f for r in results for _, _, f in r.tki_periods])
-        reduced = False
+        full = False
+        reduced: list[float] = []  # reduced dose fractions drawn
         kinds_seen: list[str] = []
         for i, (r, ivs) in enumerate(zip(results, periods)):
             y = n - 1 - i
             tki_y, tki_h = (y + 0.52, 0.4) if any_iv else (y + 0.15, 0.7)
             for start, end, frac in r.tki_periods:
-                reduced |= frac < top_dose - 1e-9
+                if frac < top_dose - 1e-9:
+                    reduced.append(frac)
+                else:
+                    full = True
                 ax_band.barh(
                     tki_y,
                     (end - start) / scale,
@@ -213,7 +218,7 @@ def plot_comparison(
         ax_band.tick_params(axis="x", bottom=False)
         for side in ("left", "bottom"):
             ax_band.spines[side].set_visible(False)
-        ax_band.set_title("a")
+        mark_panel(ax_band, ax_a, letter="a")  # the lanes belong to the BCR-ABL1 plot below
 
         # ---- panel a: BCR-ABL1 of every scenario
         finite = np.concatenate([r.bcr_abl[np.isfinite(r.bcr_abl)] for r in results])
@@ -282,25 +287,25 @@ def plot_comparison(
         ax_z.set_yscale("log", nonpositive="mask")
         ax_z.yaxis.set_minor_formatter(ticker.NullFormatter())
         ax_z.set_ylabel(f"Effector T cells\nZ ({unit('Z')})")
-        ax_z.set_title("b")
+        mark_panel(ax_z, letter="b")
         ax_n.set_ylim(bottom=0)
         ax_n.set_ylabel(f"NK cells\nN ({unit('N')})")
         ax_n.yaxis.set_major_locator(ticker.MaxNLocator(3))
+        mark_panel(ax_n, letter="c")
         ax_e.set_ylim(0, min(1.0, max(0.1, 1.15 * e_max)))
         ax_e.yaxis.set_major_locator(ticker.MaxNLocator(3))
         ax_e.set_ylabel("Exhausted\nE (fraction)")
-        ax_e.set_title("c")
+        mark_panel(ax_e, letter="d")
 
         # ---- stops
         stop_transform = blended_transform_factory(ax_a.transData, ax_a.transAxes)
-        any_stop = False
+        stop_markers: dict[int, Line2D] = {}  # legend: one triangle per scenario with a stop
         placed: list[float] = []
         for i, r in enumerate(results):
             st = scenario_style(i)
             for ts in _stop_times(r):
                 if not t_all[0] <= ts <= t_end:
                     continue
-                any_stop = True
                 # stops at (nearly) the same time: stack their triangles downwards
                 near = sum(abs(ts - x) < 0.01 * (t_end - t_all[0]) for x in placed)
                 placed.append(ts)
@@ -314,7 +319,7 @@ def plot_comparison(
                         zorder=1,
                         label=f"_stop {labels[i]}",
                     )
-                ax_a.plot(
+                (marker,) = ax_a.plot(
                     [ts / scale],
                     [1.0],
                     marker="v",
@@ -324,14 +329,14 @@ def plot_comparison(
                     clip_on=False,
                     label=f"_stop marker {labels[i]}",
                 )
+                stop_markers.setdefault(i, marker)
 
         # ---- legend
-        if any(r.tki_periods for r in results):
+        if full:
             handles.append(Patch(color=TKI_COLOR, alpha=1.0, label="TKI, standard dose"))
-            if reduced:
-                handles.append(
-                    Patch(color=TKI_COLOR, alpha=_tki_alpha(0.5, 1.0), label="TKI, reduced dose")
-                )
+        if reduced:  # the shade of the largest reduced dose drawn
+            alpha = _tki_alpha(max(reduced), top_dose)
+            handles.append(Patch(color=TKI_COLOR, alpha=alpha, label="TKI, reduced dose"))
         for k in kinds_seen:
             handles.append(
                 Patch(
@@ -341,16 +346,11 @@ def plot_comparison(
                     label=k,
                 )
             )
-        if any_stop:
+        if stop_markers:
             handles.append(
-                Line2D(
-                    [],
-                    [],
-                    color="0.2",
-                    marker="v",
-                    markersize=4,
-                    linewidth=0.6,
-                    label="TKI stop",
+                tuple(
+                    Line2D([], [], color=m.get_color(), marker="v", markersize=3, linestyle="none")
+                    for _, m in sorted(stop_markers.items())
                 )
             )
 
@@ -362,7 +362,14 @@ def plot_comparison(
         fig.align_ylabels([ax_a, ax_z, ax_n, ax_e])
         # as many legend columns as fit the figure width (long scenario names need fewer)
         for ncols in range(min(len(handles), 8 if w_mm >= 150 else 3), 0, -1):
-            legend = fig.legend(handles=handles, loc="outside upper center", ncols=ncols)
+            legend = fig.legend(
+                handles=handles,
+                labels=[h.get_label() if not isinstance(h, tuple) else "TKI stop" for h in handles],
+                loc="outside upper center",
+                ncols=ncols,
+                handler_map={tuple: HandlerTuple(ndivide=None, pad=0.0)},
+                handlelength=2.4,  # room for one stop triangle per scenario
+            )
             fig.draw_without_rendering()
             if ncols == 1 or legend.get_window_extent().width <= 0.98 * fig.bbox.width:
                 break

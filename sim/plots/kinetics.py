@@ -34,7 +34,7 @@ from matplotlib.patches import Patch
 
 from sim.params import DAYS_PER_MONTH
 from sim.plots.compare import KIND_COLORS
-from sim.plots.style import OKABE_ITO, default_height, figsize, use_style
+from sim.plots.style import OKABE_ITO, default_height, figsize, mark_panel, use_style
 from sim.plots.trajectory import (
     COLORS,
     _spread_labels,
@@ -43,6 +43,8 @@ from sim.plots.trajectory import (
     draw_stops,
     fit_legend,
     save_with_data,
+    tki_alpha,
+    tki_legend_patch,
 )
 from sim.therapy import drive as _drive
 
@@ -125,7 +127,7 @@ def draw_therapy_band(ax: Axes, result: RunResult, scale: float) -> list:
             bottom=y_tki + 0.1,
             align="edge",
             color=COLORS["tki"],
-            alpha=0.3 + 0.7 * min(frac / top_dose, 1.0),
+            alpha=tki_alpha(frac, top_dose),
             linewidth=0,
             gid="tki",
         )
@@ -154,7 +156,7 @@ def draw_therapy_band(ax: Axes, result: RunResult, scale: float) -> list:
         ax.spines[side].set_visible(False)
     handles: list = []
     if result.tki_periods:
-        handles.append(Patch(color=COLORS["tki"], alpha=0.8, label="TKI (bar height: dose)"))
+        handles.append(tki_legend_patch(result.tki_periods, "TKI (bar height: dose)"))
     for kind in kinds:
         handles.append(
             Patch(
@@ -236,6 +238,7 @@ def plot_kinetics(
             2, 1, sharex=True, gridspec_kw={"height_ratios": [0.07 * n_lanes, 1.0]}
         )
         handles = draw_therapy_band(ax_band, result, scale)
+        mark_panel(ax_band, ax)  # the therapy lanes belong to the BCR-ABL1 plot below
         h_curve, mr_labels = draw_bcr_abl(ax, result, scale)
         handles = h_curve + handles
         h_stop = draw_stops([ax_band, ax], result, scale, label_ax=ax)

@@ -17,6 +17,10 @@ from __future__ import annotations
 import contextlib
 import importlib.resources
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 #: Okabe–Ito colour-blind-safe palette (hex), by name.
 OKABE_ITO = {
@@ -195,3 +199,26 @@ def figsize(
             f"{MAX_HEIGHT_MM[journal]:g} mm"
         )
     return w_mm / MM_PER_INCH, height_mm / MM_PER_INCH
+
+
+def mark_panel(*axes: Axes, letter: str | None = None) -> None:
+    """Make ``axes`` one panel of a figure, lettered ``letter`` on the first (top) axes.
+
+    A strip drawn above a plot (the therapy bars over BCR-ABL1) belongs to the plot's panel:
+    the panel gets one letter, and the axes carry the same ``gid`` (``"panel:<letter>"``, or
+    the first axes' id for an unlettered single panel) so that checks and SVG readers can tell
+    which axes form a panel.
+
+    Parameters
+    ----------
+    *axes : matplotlib.axes.Axes
+        The axes of the panel, top first.
+    letter : str, optional
+        The panel letter ("a", "b", ...), drawn as the first axes' title (bold, at the left in
+        the package style); None for the only panel of a figure.
+    """
+    gid = f"panel:{letter}" if letter else f"panel:{id(axes[0]):x}"
+    for ax in axes:
+        ax.set_gid(gid)
+    if letter:
+        axes[0].set_title(letter)

@@ -25,6 +25,7 @@ from matplotlib import ticker
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
+from matplotlib.legend_handler import HandlerTuple
 from matplotlib.patches import Patch, Rectangle
 
 from sim.params import DAYS_PER_MONTH, DAYS_PER_YEAR
@@ -53,6 +54,9 @@ OUTCOME_STYLE: dict[str, dict[str, str]] = {
     "cure": {"hatch": "....", "label": "cure"},
     "no stop": {"hatch": "xxxx", "label": "never stopped"},
 }
+#: Colour of the region hatches, drawn over the probability colours.
+_HATCH_COLOR = (1.0, 1.0, 1.0, 0.5)
+
 _INDEX_COLORS = {
     "ST": OKABE_ITO["blue"],
     "S1": OKABE_ITO["orange"],
@@ -150,10 +154,10 @@ def plot_indices(
         lo = float(np.nanmin(rows[rows["index"].isin(pair)]["ci_low"].to_numpy(float)))
         if method == "sobol":
             ax.set_xlim(min(0.0, lo) - 0.02, max(hi, 0.1) * 1.08)
-            ax.set_xlabel(f"Sobol index of {output}")
+            ax.set_xlabel(f"Sobol index of {output} (fraction of variance)")
         else:
             ax.set_xlim(min(0.0, lo), max(hi, 1e-12) * 1.08)
-            ax.set_xlabel(f"Morris elementary effects of {output}")
+            ax.set_xlabel(f"Morris elementary effects of {output} (units of {output})")
         ax.set_ylim(-0.6, n - 0.4)
         ax.legend(loc="lower right")
         if path_stem is not None:
@@ -257,16 +261,76 @@ def phase_table(
     return pd.DataFrame(rows)
 
 
+#: Axis names of sweep parameters outside the model's parameter table, by the last part of their
+#: path (``protocol.stop.at``, ``intervention.<name>.dose``, ...).
+_PATH_NAMES = {
+    "protocol.stop.at": "TKI stop",
+    "dose": "dose",
+    "start": "start",
+    "duration": "duration",
+    "every": "dosing interval",
+}
+
+
+def _axis_name(ds: xr.Dataset, name: str) -> str:
+    """What a swept parameter is, in words: the first clause of the model's meaning for a
+    patient parameter, else from its path (an intervention's name and field)."""
+    from sim import models
+
+    path = str(ds[name].attrs.get("path", name))
+    if path.startswith("patient."):
+        try:
+            meaning = models.get(ds.attrs["model"]).params[path.removeprefix("patient.")].meaning
+        except (KeyError, ValueError):
+            meaning = ""
+        words = meaning.split(";")[0].split(" (")[0].strip()
+        if words:
+            return words[0].upper() + words[1:]
+    if path in _PATH_NAMES:
+        return _PATH_NAMES[path]
+    parts = path.split(".")
+    if parts[0] == "intervention" and len(parts) == 3:
+        return f"{parts[1]} {_PATH_NAMES.get(parts[2], parts[2])}"
+    return "Patient parameter" if parts[0] == "patient" else "Parameter"
+
+
 def _axis_unit(ds: xr.Dataset, name: str) -> tuple[float, str]:
-    """Display scale and label of a parameter axis (times in months or years)."""
+    """Display scale and label of a parameter axis: its name in words, its symbol and its unit
+    (times in months or years), on two lines when long."""
     attrs = ds[name].attrs
     unit = attrs.get("units", "")
+    scale = 1.0
     if unit == "day":
         span = float(attrs["high"]) - float(attrs["low"])
-        if span >= 3 * DAYS_PER_YEAR:
-            return 1.0 / DAYS_PER_YEAR, f"{name} (years)"
-        return 1.0 / DAYS_PER_MONTH, f"{name} (months)"
-    return 1.0, f"{name} ({unit})" if unit and unit != "1" else name
+        scale, unit = (
+            (1.0 / DAYS_PER_YEAR, "years")
+            if span >= 3 * DAYS_PER_YEAR
+            else (1.0 / DAYS_PER_MONTH, "months")
+        )
+    unit = unit if unit and unit != "1" else "dimensionless"
+    words = _axis_name(ds, name)
+    sep = "\n" if len(words) + len(name) + len(unit) > 40 else " "
+    return scale, f"{words}{sep}{name} ({unit})"
+
+
+def _plain_log_ticks(axis) -> None:
+    """Label a log axis spanning less than three decades at 1, 2 and 5 times each power of ten,
+    as plain numbers where they are short (20, not 2×10¹)."""
+    low, high = sorted(axis.get_view_interval())
+    if not (low > 0 and high / low < 1e3):
+        return
+
+    def label(v: float, _pos: int) -> str:
+        if 1e-2 <= abs(v) < 1e4:
+            return f"{v:g}"
+        exp = int(np.floor(np.log10(abs(v))))
+        mant = v / 10.0**exp
+        head = "" if round(mant, 6) == 1 else f"{mant:g}×"
+        return f"${head}10^{{{exp}}}$"
+
+    axis.set_major_locator(ticker.LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(ticker.FuncFormatter(label))
+    axis.set_minor_formatter(ticker.NullFormatter())
 
 
 def plot_phase_diagram(
@@ -324,7 +388,7 @@ def plot_phase_diagram(
             ex * sx, ey * sy, np.ma.masked_invalid(P).T, vmin=0.0, vmax=1.0, shading="flat"
         )
         cb = fig.colorbar(mesh, ax=ax, pad=0.02, fraction=0.06)
-        cb.set_label(f"P(TFR {months} months after stop)")
+        cb.set_label(f"Probability of TFR {months} months\nafter the stop (%)")
         cb.ax.yaxis.set_major_formatter(ticker.PercentFormatter(1.0, decimals=0))
         present = []
         for name, style in OUTCOME_STYLE.items():
@@ -342,7 +406,7 @@ def plot_phase_diagram(
                         (ey[j + 1] - ey[j]) * sy,
                         fill=False,
                         hatch=style["hatch"],
-                        edgecolor=(1, 1, 1, 0.5),
+                        edgecolor=_HATCH_COLOR,
                         linewidth=0,
                     )
                 )
@@ -361,20 +425,34 @@ def plot_phase_diagram(
             ax.set_yscale("log")
         ax.set_xlim(ex[0] * sx, ex[-1] * sx)
         ax.set_ylim(ey[0] * sy, ey[-1] * sy)
+        for axis, scale in (
+            (ax.xaxis, ds[x].attrs.get("scale")),
+            (ax.yaxis, ds[y].attrs.get("scale")),
+        ):
+            if scale == "log":
+                _plain_log_ticks(axis)
         ax.set_xlabel(lx)
         ax.set_ylabel(ly)
-        handles = [
-            Patch(
-                facecolor="0.55",
-                edgecolor="black",
-                linewidth=0.6,
-                hatch=OUTCOME_STYLE[name]["hatch"],
-                label=OUTCOME_STYLE[name]["label"],
+        # each swatch: the colour of the region's median cell, its hatch, the boundary colour
+        handles = []
+        for name in present:
+            p = np.sort(P[(region == name) & np.isfinite(P)])
+            face = mesh.to_rgba(p[p.size // 2]) if p.size else "none"
+            handles.append(
+                (
+                    Patch(facecolor=face, edgecolor="black", linewidth=0.6 if segs else 0),
+                    Patch(
+                        fill=False,
+                        hatch=OUTCOME_STYLE[name]["hatch"],
+                        edgecolor=_HATCH_COLOR,
+                        linewidth=0,
+                    ),
+                )
             )
-            for name in present
-        ]
         ax.legend(
             handles=handles,
+            labels=[OUTCOME_STYLE[name]["label"] for name in present],
+            handler_map={tuple: HandlerTuple(ndivide=1)},
             loc="lower left",
             bbox_to_anchor=(0.0, 1.01),
             ncols=4,

@@ -7,8 +7,8 @@ edge (ELN 2020, Hochhaus et al. Leukemia 2020;34:966; MR4.5 ≤ 0.0032 %: Brecci
 2017), the qPCR measurements (filled when detected, open down-triangles at the sample's detection
 limit when undetectable), TKI exposure as bars in a band above (bar height and shade = dose as a
 fraction of the standard dose) and a vertical line at each TKI stop. Panel **b** shows the immune
-state: effector T cells Z (cells, left axis), NK cells N (cells/µL, right axis) and the
-exhausted fraction E of the T cells.
+cells: effector T cells Z (cells, left axis) and NK cells N (cells/µL, right axis); panel **c**
+the exhausted fraction E of the T cells.
 
 The figure is built at its print size with :mod:`sim.plots.style` and without ``pyplot``.
 """
@@ -27,7 +27,7 @@ from matplotlib.patches import Patch
 from matplotlib.transforms import blended_transform_factory, offset_copy
 
 from sim.params import DAYS_PER_MONTH, DAYS_PER_YEAR
-from sim.plots.style import OKABE_ITO, default_height, figsize, use_style
+from sim.plots.style import OKABE_ITO, default_height, figsize, mark_panel, use_style
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -80,6 +80,18 @@ def _time_axis(t_days: np.ndarray, unit: str) -> tuple[float, str, float | None]
     raise ValueError(f"time unit must be 'auto', 'months' or 'years', got {unit!r}")
 
 
+def tki_alpha(frac: float, top_dose: float) -> float:
+    """Opacity of a TKI bar of dose fraction ``frac`` (the full dose ``top_dose`` is opaque)."""
+    return 0.3 + 0.7 * min(frac / top_dose, 1.0)
+
+
+def tki_legend_patch(periods: Sequence[tuple[float, float, float]], label: str) -> Patch:
+    """The legend swatch of the TKI bars: the shade of the largest dose drawn."""
+    top_dose = max([1.0] + [f for _, _, f in periods])
+    largest = max(f for _, _, f in periods)
+    return Patch(color=COLORS["tki"], alpha=tki_alpha(largest, top_dose), linewidth=0, label=label)
+
+
 def _stop_times(result: RunResult) -> list[float]:
     """TKI stops (days): visits with action "stop", the summary stop time, and ends of TKI
     periods that are followed by a gap before the end of the run."""
@@ -123,6 +135,53 @@ def _bcr_abl_limits(result: RunResult) -> tuple[float, float]:
     return bottom, top
 
 
+#: A stretch of the true BCR-ABL1 curve is labelled as flat when it stays within this many
+#: decades of one level (about ±5 %) for at least :data:`FLAT_MIN_YEARS`.
+FLAT_DECADES = 0.02
+FLAT_MIN_YEARS = 2.0
+
+
+def flat_stretch(t: np.ndarray, values: np.ndarray) -> tuple[float, float, float] | None:
+    """The longest stretch where ``values`` stay within :data:`FLAT_DECADES` of one level.
+
+    A model steady state (in ``cml_immune``, T-cell control pins the leukemic cells at the lower
+    root of the immune window) can hold the true BCR-ABL1 flat for years; on a log axis it then
+    reads like a floor or a clamp, all the more when it lies on a molecular-response line.
+
+    Parameters
+    ----------
+    t : ndarray
+        Times (days), increasing.
+    values : ndarray
+        BCR-ABL1 (%), same length.
+
+    Returns
+    -------
+    (float, float, float) or None
+        ``(start, end, level)`` in days and % (the median over the stretch) of the longest
+        stretch of at least :data:`FLAT_MIN_YEARS`, or None.
+    """
+    ok = np.isfinite(values) & (values > 0)
+    if ok.sum() < 2:
+        return None
+    tt, lv = t[ok], np.log10(values[ok])
+    best: tuple[int, int] | None = None
+    i = 0
+    while i < len(lv):
+        j, lo, hi = i, lv[i], lv[i]
+        # extend while the stretch's range stays within twice the tolerance
+        while j + 1 < len(lv) and max(hi, lv[j + 1]) - min(lo, lv[j + 1]) <= 2 * FLAT_DECADES:
+            j += 1
+            lo, hi = min(lo, lv[j]), max(hi, lv[j])
+        if best is None or tt[j] - tt[i] > tt[best[1]] - tt[best[0]]:
+            best = (i, j)
+        i = j + 1
+    a, b = best
+    if tt[b] - tt[a] < FLAT_MIN_YEARS * DAYS_PER_YEAR:
+        return None
+    return float(tt[a]), float(tt[b]), float(10.0 ** np.median(lv[a : b + 1]))
+
+
 def draw_bcr_abl(ax: Axes, result: RunResult, scale: float) -> tuple[list, list[Text]]:
     """Draw BCR-ABL1 kinetics on ``ax``: the model curve, the qPCR measurements and the
     molecular-response levels.
@@ -130,7 +189,9 @@ def draw_bcr_abl(ax: Axes, result: RunResult, scale: float) -> tuple[list, list[
     The y axis is BCR::ABL1 IS (%) on a log scale from :data:`BCR_ABL_FLOOR` (or lower, so that
     no measurement is hidden) to at least 100 %; dashed grey lines at :data:`MR_LINES` are
     labelled just right of the axis; detected samples are filled circles, undetectable ones open
-    down-triangles at the sample's detection limit (100/ABL1 copies).
+    down-triangles at the sample's detection limit (100/ABL1 copies). A stretch where the curve
+    stays flat for years (:func:`flat_stretch`) is labelled with its level just below it, so
+    that a model steady state lying on an MR line does not read as a clamp.
 
     Parameters
     ----------
@@ -156,8 +217,22 @@ def draw_bcr_abl(ax: Axes, result: RunResult, scale: float) -> tuple[list, list[
     if off_scale:
         # bottom is a power of ten (BCR_ABL_FLOOR or a decade below a measurement)
         label += f" (below $10^{{{round(np.log10(bottom))}}}$ % off scale)"
-    (line,) = ax.plot(tx, result.bcr_abl, color=COLORS["model"], label=label)
+    (line,) = ax.plot(tx, result.bcr_abl, color=COLORS["model"], label=label, zorder=2.5)
     handles.append(line)
+    flat = flat_stretch(result.t, result.bcr_abl)
+    if flat is not None:
+        start, end, level = flat
+        ax.annotate(
+            f"flat at {level:.3g} % for {(end - start) / DAYS_PER_YEAR:.1f} years\n"
+            "(model steady state)",
+            xy=(0.5 * (start + end) / scale, level),
+            xytext=(0, -2.5),
+            textcoords="offset points",
+            ha="center",
+            va="top",
+            color=COLORS["model"],
+            fontsize="small",
+        )
     ax.set_yscale("log", nonpositive="mask")
     ax.set_ylim(bottom, top)
     ax.yaxis.set_major_locator(ticker.LogLocator(base=10.0, numticks=20))
@@ -300,7 +375,7 @@ def plot_trajectory(
                 width=(end - start) / scale,
                 align="edge",
                 color=COLORS["tki"],
-                alpha=0.3 + 0.7 * min(frac / top_dose, 1.0),
+                alpha=tki_alpha(frac, top_dose),
                 linewidth=0,
             )
         ax_tki.set_ylim(0, top_dose)
@@ -309,22 +384,21 @@ def plot_trajectory(
         for side in ("left", "bottom"):
             ax_tki.spines[side].set_visible(False)
         ax_tki.set_ylabel("TKI", rotation=0, ha="right", va="center")
-        ax_tki.set_title("a")
         if result.tki_periods:
-            handles.append(
-                Patch(color=COLORS["tki"], alpha=0.8, label="TKI (bar height: dose fraction)")
-            )
+            handles.append(tki_legend_patch(result.tki_periods, "TKI (bar height: dose fraction)"))
 
         # ---- panel a: BCR-ABL1
         h_a, mr_labels = draw_bcr_abl(ax_a, result, scale)
         handles += h_a
+        mark_panel(ax_tki, ax_a, letter="a")
 
         # ---- panel b: immune state
         def state(name: str) -> np.ndarray | None:
             return result.y[:, states.index(name)] if name in states else None
 
         z, n, e = state("Z"), state("N"), state("E")
-        ax_z.set_title("b")
+        mark_panel(ax_z, letter="b")
+        mark_panel(ax_e, letter="c")
         if z is not None:
             (h,) = ax_z.plot(tx, z, color=COLORS["Z"], label="effector T cells Z")
             handles.append(h)

@@ -48,11 +48,11 @@ def test_km_figure(table, tmp_path):
     assert check_no_overlap(fig) == []
     ax = fig.axes[0]
     assert ax.get_xscale() == "linear" and ax.get_yscale() == "linear"
-    assert ax.get_xlabel() == "Months since TKI stop"
+    assert ax.get_xlabel() == "Time since TKI stop (months)"
     assert ax.get_ylabel() == "Molecular relapse-free survival (%)"
     assert ax.get_ylim() == pytest.approx((0.0, 1.02))
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend == ["no interferon", "interferon", "censored"]
+    assert legend == ["no interferon", "interferon", "95 % confidence band", "censored"]
     assert len(ax.collections) == 2  # one CI band per arm
     # numbers at risk under the axis: follow-up >= tick, per arm
     ax_tab = fig.axes[1]
@@ -87,7 +87,7 @@ def test_swimmer_figure(table, tmp_path):
     fig = plot_swimmer(table[table["arm"] == "interferon"], stem, n=25, seed=3)
     assert check_no_overlap(fig) == []
     ax = fig.axes[0]
-    assert ax.get_xlabel() == "Years since diagnosis"
+    assert ax.get_xlabel() == "Time since diagnosis (years)"
     assert ax.get_ylabel() == "Patients (random sample of 25)"
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert labels == [
@@ -124,9 +124,13 @@ def test_roc_figure(table, tmp_path):
     texts = [t.get_text() for t in fig.legends[0].get_texts()]
     assert len(texts) == len(outcomes.DEFAULT_MARKERS) + 1 and texts[-1] == "chance"
     for text, marker in zip(texts, outcomes.DEFAULT_MARKERS):
-        assert text.startswith(outcomes.MARKER_LABELS[marker])
+        assert text.startswith(outcomes.MARKER_LABELS[marker].removesuffix(" at stop"))
         assert f"{res.loc[marker, 'auc']:.2f}" in text
     assert "↓" in texts[0]  # NK lower in relapsers
+    # the legend is compact: the plot keeps most of the figure's width and height
+    legend = fig.legends[0].get_window_extent()
+    assert legend.height <= 0.3 * fig.bbox.height
+    assert ax.bbox.width >= 0.7 * fig.bbox.width
     data = _check_files(stem)
     assert set(data["marker"]) == set(outcomes.DEFAULT_MARKERS)
     nk = data[data["marker"] == "N_at_stop"]

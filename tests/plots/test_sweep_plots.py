@@ -58,7 +58,7 @@ def test_sobol_index_bars(sobol_table, tmp_path, kind):
         "total, $S_T$",
         "first order, $S_1$",
     ]
-    assert ax.get_xlabel() == "Sobol index of ishigami"
+    assert ax.get_xlabel() == "Sobol index of ishigami (fraction of variance)"
     if kind == "nature":
         data = _check_files(stem)
         assert set(data["index"]) == {"S1", "ST"} and len(data) == 6
@@ -105,7 +105,7 @@ def phase_dataset(n: int = 3000) -> xr.Dataset:
     return xr.Dataset(
         {"outcome": (("sample", "metric"), outcome), "status": ("sample", status)},
         coords=coords,
-        attrs={"params": json.dumps(params), "phase": ""},
+        attrs={"params": json.dumps(params), "phase": "", "model": "cml_immune"},
     )
 
 
@@ -131,7 +131,10 @@ def test_phase_diagram(tmp_path):
     assert check_no_overlap(fig) == []
     ax = fig.axes[0]
     assert ax.get_xscale() == "log" and ax.get_yscale() == "linear"
-    assert ax.get_xlabel() == "s_N (cells/µL/day)" and ax.get_ylabel() == "stop_at"
+    assert ax.get_xlabel() == "NK production s_N (cells/µL/day)"
+    assert ax.get_ylabel() == "TKI stop stop_at (dimensionless)"
+    shown = [t.get_text() for t in ax.get_xticklabels() if 1 <= t.get_position()[0] <= 100]
+    assert shown == ["1", "2", "5", "10", "20", "50", "100"]  # plain numbers, not 2×10¹
     mesh = next(c for c in ax.collections if isinstance(c, QuadMesh))
     assert mesh.get_array().max() == 1.0 and mesh.get_array().min() == 0.0
     lines = next(c for c in ax.collections if isinstance(c, LineCollection))
@@ -142,7 +145,13 @@ def test_phase_diagram(tmp_path):
     assert len(horizontal) == 2 and all(s[0][1] == pytest.approx(5) for s in horizontal)
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend == ["relapse", "control", "cure"]
-    assert fig.axes[1].get_ylabel() == "P(TFR 24 months after stop)"
+    assert fig.axes[1].get_ylabel() == "Probability of TFR 24 months\nafter the stop (%)"
+    # the swatches: the colour of a cell of each region (relapse: P = 0, the others: P = 1)
+    mesh_colours = {0.0: mesh.to_rgba(0.0), 1.0: mesh.to_rgba(1.0)}
+    swatches = [h for h in ax.get_legend().legend_handles]
+    assert len(swatches) == 3
+    faces = [tuple(p.get_facecolor()) for p in swatches]
+    assert faces == [mesh_colours[0.0], mesh_colours[1.0], mesh_colours[1.0]]
     data = _check_files(stem)
     table = sweep_plots.phase_table(ds, "s_N", "stop_at", bins=4)
     np.testing.assert_allclose(data["p_tfr"], table["p_tfr"])

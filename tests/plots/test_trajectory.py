@@ -199,3 +199,18 @@ def test_import_sim_does_not_import_matplotlib():
     )
     root = Path(__file__).resolve().parents[2]
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
+
+
+def test_a_flat_true_curve_is_labelled_with_its_level(result):
+    # a model steady state on the MR5 line must not read as a floor or a clamp
+    flat = np.where(result.t > 365.25, 1.05e-3, result.bcr_abl)
+    run = RunResult(**{**result.__dict__, "bcr_abl": flat})
+    fig = plot_trajectory(run, width="single")
+    ax = _axes_by_ylabel(fig, "BCR::ABL1")
+    labels = [t.get_text() for t in ax.texts if t.get_text().startswith("flat at")]
+    years = (result.t[-1] - result.t[result.t > 365.25][0]) / 365.25
+    assert labels == [f"flat at 0.00105 % for {years:.1f} years\n(model steady state)"]
+    assert check_no_overlap(fig) == []
+    # the varying synthetic curve has no such label
+    ax = _axes_by_ylabel(plot_trajectory(result), "BCR::ABL1")
+    assert not [t for t in ax.texts if t.get_text().startswith("flat at")]
