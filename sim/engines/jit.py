@@ -10,7 +10,9 @@ nothing usable (``"numba:compile"``). This module listens to both:
   compiling); a caller subtracts it from its timings so that a run's time is the run's, not
   numba's;
 - :func:`watch` reports each compile as it starts, naming the kernel and, for the large ones,
-  how long its compile usually takes, and collects what was compiled.
+  how long its compile usually takes, and collects what was compiled;
+- :func:`ensure_compiled` loads or compiles a kernel before a timed call, since a first call
+  also spends time outside the lock (numba's one-time set-up, typing the arguments).
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["KERNELS", "Watch", "kernel_name", "seconds", "watch"]
+__all__ = ["KERNELS", "Watch", "ensure_compiled", "kernel_name", "seconds", "watch"]
 
 #: The large kernels by (module, function): what to call them and how long their first compile
 #: takes on a laptop core (a machine under load takes longer). Modules starting with
@@ -85,6 +87,17 @@ def seconds() -> float:
     with _lock_time.lock:
         running = time.perf_counter() - _lock_time.started if _lock_time.depth else 0.0
         return _lock_time.total + running
+
+
+def ensure_compiled(dispatcher, args: Sequence[object]) -> None:
+    """Load or compile ``dispatcher`` for the types of ``args`` now, if it has nothing yet.
+
+    A first call costs more than numba's compiler lock: numba initialises its compilation chain
+    and types the arguments outside it. Callers that time a kernel call make it first, untimed.
+    Once the dispatcher has any compiled signature this is a cheap no-op.
+    """
+    if not dispatcher.signatures:
+        dispatcher.compile(tuple(dispatcher.typeof_pyval(a) for a in args))
 
 
 def kernel_name(module: str, function: str) -> tuple[str, str] | None:

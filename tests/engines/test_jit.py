@@ -94,3 +94,14 @@ def test_a_cached_kernel_is_loaded_not_compiled(tmp_path):
     assert first["compiled"] == ["cached_module.triple"]
     assert second["compiled"] == []  # from numba's cache in tmp_path/__pycache__
     assert second["lock"] > 0  # loading it is counted as numba's time too
+
+
+def test_ensure_compiled_leaves_nothing_to_the_first_call():
+    add = fresh_function()
+    jit.ensure_compiled(add, (1.0,))
+    assert len(add.signatures) == 1
+    before = jit.seconds()
+    add(2.0)
+    assert jit.seconds() == before
+    jit.ensure_compiled(add, (np.ones(2),))  # compiled for something: left alone
+    assert len(add.signatures) == 1
