@@ -111,8 +111,9 @@ def _parse_seed(text: str | None) -> tuple[int | None, str]:
     return None, f"--seed must be an integer from 0 to 2**64 - 1, got {shown!r}"
 
 
-def _check_results(command: str, results_root: str, name: str) -> int:
-    """0 when ``results_root/name/`` can be written, else the exit code after one line."""
+def _check_results(command: str, results_root: str, name: str | None = None) -> int:
+    """0 when ``results_root/name/`` can be written, else the exit code after one line (without
+    ``name``: the root only, checked before the scenario is read and numba imported)."""
     from sim.results import abridge, check_writable
 
     try:
@@ -165,6 +166,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if bad:
         print(f"cmlsim run: {bad}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    code = _check_results("cmlsim run", args.results)
+    if code:
+        return code
     try:
         sc = load(args.scenario)
     except ScenarioError as exc:
@@ -259,6 +263,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if bad:
         print(f"cmlsim compare: {bad}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    code = _check_results("cmlsim compare", args.results)
+    if code:
+        return code
     from sim.compare import check_name
 
     if args.name is not None:
@@ -338,6 +345,9 @@ def _cmd_cohort(args: argparse.Namespace) -> int:
     """``cmlsim cohort SCENARIO``: a virtual cohort through a trial design."""
     from sim.scenario import ScenarioError, load
 
+    code = _check_results("cmlsim cohort", args.results)
+    if code:
+        return code
     try:
         sc = load(args.scenario)
     except ScenarioError as exc:

@@ -632,7 +632,7 @@ def abridge(text: str, limit: int = 60) -> str:
     return f"{text[: limit - 20]}... ({len(text):,} characters)"
 
 
-def check_writable(results_root: str | os.PathLike, name: str) -> None:
+def check_writable(results_root: str | os.PathLike, name: str | None = None) -> None:
     """Check, before anything is computed, that ``<results_root>/<name>/`` can be written.
 
     Parameters
@@ -640,8 +640,9 @@ def check_writable(results_root: str | os.PathLike, name: str) -> None:
     results_root : path
         The parent folder; it may not exist yet (then its nearest existing ancestor must allow
         creating it).
-    name : str
-        The results folder's name.
+    name : str, optional
+        The results folder's name (None: check the root only, e.g. before the scenario that
+        names the folder is read).
 
     Raises
     ------
@@ -658,7 +659,7 @@ def check_writable(results_root: str | os.PathLike, name: str) -> None:
     Missing folders are not created: their nearest existing ancestor must be a folder in which
     a folder can be created. The check creates an empty hidden folder there and removes it.
     """
-    if not _NAME_RE.fullmatch(name):
+    if name is not None and not _NAME_RE.fullmatch(name):
         raise ValueError(
             f"results name {abridge(name)!r} cannot be a folder name: expected letters, digits, "
             "'_', '-' and '.', not starting with '.'"
@@ -679,13 +680,13 @@ def check_writable(results_root: str | os.PathLike, name: str) -> None:
         if len(part.encode()) > name_max:
             raise OSError(errno.ENAMETOOLONG, "file name too long", abridge(part))
     affixes = len(".") + len(".tmp-") + 8  # the temporary folder's name around <name>
-    if len(name.encode()) + affixes > name_max:
+    if name is not None and len(name.encode()) + affixes > name_max:
         raise ValueError(
             f"results name {abridge(name)!r} is {len(name.encode()):,} bytes long; a results "
             f"folder name can have at most {name_max - affixes} bytes here (the file system "
             f"allows {name_max} per name, and the temporary folder adds {affixes})"
         )
-    _make_temp_dir(existing, name).rmdir()
+    _make_temp_dir(existing, "cmlsim" if name is None else name).rmdir()
 
 
 def write_run(
