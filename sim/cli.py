@@ -3,17 +3,34 @@
 Bad input is normal input: a scenario error prints one line (file, line, key path, what was found,
 what was expected) and exits with code 2, never a traceback. Heavy libraries (xarray, matplotlib)
 are imported only after the simulation, so ``cmlsim run`` reaches its first integration step fast.
+
+Exit codes: 0 done; 1 the results cannot be written (checked before anything is computed for
+``run``, ``cohort`` and ``compare``) or the solver failed (nothing is written unless
+``--keep-failed``); 2 bad input (scenario, option, results name); 130 interrupted by Ctrl-C
+(nothing is written). While ``run``, ``cohort`` and ``compare`` compute, Ctrl-C ends the process
+at once, even inside a numba kernel (:mod:`sim.interrupt`), and the first compile of a kernel is
+announced on stderr; the times printed leave numba's loading and compiling out
+(:mod:`sim.engines.jit`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sim.engines.jit import Watch
 
 EXIT_BAD_INPUT = 2
 EXIT_CANNOT_WRITE = 1
+EXIT_SOLVER_FAILED = 1
+EXIT_INTERRUPTED = 130
+#: Seeds accepted by ``--seed`` (numpy's SeedSequence takes any integer >= 0; 64 bits suffice).
+MAX_SEED = 2**64 - 1
 
 
 def _months(days: float) -> str:
@@ -85,19 +102,106 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return worst
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds * 1e3:.3g} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def _parse_seed(text: str | None) -> tuple[int | None, str]:
+    """``--seed`` as an integer (None when not given), and why it is not acceptable (or "")."""
+    if text is None:
+        return None, ""
+    digits = text.strip()
+    if digits.isascii() and digits.isdigit() and len(digits) <= 20 and int(digits) <= MAX_SEED:
+        return int(digits), ""
+    shown = text if len(text) <= 40 else f"{text[:20]}... ({len(text):,} characters)"
+    return None, f"--seed must be an integer from 0 to 2**64 - 1, got {shown!r}"
+
+
+def _check_results(command: str, results_root: str, name: str | None = None) -> int:
+    """0 when ``results_root/name/`` can be written, else the exit code after one line (without
+    ``name``: the root only, checked before the scenario is read and numba imported)."""
+    from sim.results import abridge, check_writable
+
+    try:
+        check_writable(results_root, name)
+    except ValueError as exc:
+        print(f"{command}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        where = f" ({abridge(str(exc.filename), 80)})" if exc.filename else ""
+        print(
+            f"{command}: cannot write results under {abridge(results_root, 80)}: "
+            f"{exc.strerror or exc}{where}",
+            file=sys.stderr,
+        )
+        return EXIT_CANNOT_WRITE
+    return 0
+
+
+@contextlib.contextmanager
+def _computing(command: str) -> Iterator[Watch]:
+    """The computing part of a command: Ctrl-C ends the process at once (nothing is written
+    yet), and a numba compile is announced on stderr when it starts. Yields the
+    :class:`sim.engines.jit.Watch` of the block."""
+    from sim.engines import jit
+    from sim.interrupt import exit_on_sigint
+
+    def notify(line: str) -> None:
+        print(f"{command}: {line}", file=sys.stderr, flush=True)
+
+    with exit_on_sigint(command), jit.watch(notify) as seen:
+        yield seen
+
+
+def _compiled_line(seen: Watch) -> str:
+    """The line that says how long the first compile took (empty when nothing compiled)."""
+    if not seen.compiled:
+        return ""
+    return (
+        f"  first run: {seen.seconds:.1f} s compiling numba kernels, not counted above "
+        "(they are cached for the next runs)"
+    )
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from sim.scenario import ScenarioError, load
 
+    seed, bad = _parse_seed(args.seed)
+    if bad:
+        print(f"cmlsim run: {bad}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    code = _check_results("cmlsim run", args.results)
+    if code:
+        return code
     try:
         sc = load(args.scenario)
     except ScenarioError as exc:
         print(f"cmlsim run: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if seed is not None and seed != sc.seed:
+        note = f"# cmlsim run --seed {seed}: run with seed = {seed}, not the seed below\n"
+        sc = dataclasses.replace(sc, seed=seed, text=note + sc.text)
+    code = _check_results("cmlsim run", args.results, sc.name)
+    if code:
+        return code
+    from sim.engines import jit
     from sim.run import run_scenario
 
-    t0 = time.perf_counter()
-    result = run_scenario(sc)
-    elapsed = time.perf_counter() - t0
+    with _computing("cmlsim run") as seen:
+        jit_before, t0 = jit.seconds(), time.perf_counter()
+        result = run_scenario(sc)
+        elapsed = time.perf_counter() - t0 - (jit.seconds() - jit_before)
+    if result.failure and not args.keep_failed:
+        from sim.results import abridge
+
+        print(
+            f"cmlsim run: {abridge(args.scenario, 80)} (seed {sc.seed}): the solver failed "
+            f"{result.failure}; nothing written (--keep-failed writes the results anyway)",
+            file=sys.stderr,
+        )
+        return EXIT_SOLVER_FAILED
     from sim.results import write_run
 
     try:
@@ -113,10 +217,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return EXIT_CANNOT_WRITE
     s = result.summary
     st = result.stats
+    compiled = _compiled_line(seen)
     if sc.engine != "ode":
         from sim.engines import cellular
 
-        print("\n".join(cellular.format_run(sc, result, elapsed)) + f"\n  results: {out}")
+        lines = cellular.format_run(sc, result, result.timings.get("kernel", elapsed))
+        print("\n".join([*lines, *([compiled] if compiled else []), f"  results: {out}"]))
         return 0
     print(f"{sc.name}: {sc.model}, ODE engine, horizon {_months(sc.horizon)}, seed {sc.seed}")
     print(
@@ -142,8 +248,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print("  TKI never stopped")
     print(
         f"  solver: {st['steps']} steps, {st['rejected']} rejected, {st['rhs_calls']} rhs calls, "
-        f"{st['failures']} failures; {elapsed * 1e3:.1f} ms"
+        f"{st['failures']} failures; {_duration(result.timings.get('kernel', elapsed))}"
     )
+    if compiled:
+        print(compiled)
+    if result.failure:
+        print(f"  warning: the solver failed {result.failure}; later outputs are NaN")
     print(f"  results: {out}")
     return 0
 
@@ -155,9 +265,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if len(args.scenario) < 2:
         print("cmlsim compare: need at least two scenario files to compare", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if args.seed is not None and args.seed < 0:
-        print(f"cmlsim compare: --seed must be >= 0, got {args.seed}", file=sys.stderr)
+    seed, bad = _parse_seed(args.seed)
+    if bad:
+        print(f"cmlsim compare: {bad}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    code = _check_results("cmlsim compare", args.results)
+    if code:
+        return code
     from sim.compare import check_name
 
     if args.name is not None:
@@ -181,11 +295,32 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             )
             return EXIT_BAD_INPUT
         scenarios.append(sc)
-    from sim.compare import format_table, run_comparison, write_comparison
+    from sim.compare import default_name, format_table, run_comparison, write_comparison
+    from sim.engines import jit
 
-    t0 = time.perf_counter()
-    cmp = run_comparison(scenarios, seed=args.seed)
-    elapsed = time.perf_counter() - t0
+    name = args.name if args.name is not None else default_name([sc.name for sc in scenarios])
+    code = _check_results("cmlsim compare", args.results, name)
+    if code:
+        return code
+    with _computing("cmlsim compare") as seen:
+        jit_before, t0 = jit.seconds(), time.perf_counter()
+        cmp = run_comparison(scenarios, seed=seed)
+        elapsed = time.perf_counter() - t0 - (jit.seconds() - jit_before)
+    failed = [(path, r) for path, r in zip(args.scenario, cmp.results) if r.failure]
+    if failed and not args.keep_failed:
+        from sim.results import abridge
+
+        path, r = failed[0]
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        print(
+            f"cmlsim compare: {abridge(path, 80)} (seed {cmp.seed}): the solver failed "
+            f"{r.failure}{more}; nothing written (--keep-failed writes the results anyway)",
+            file=sys.stderr,
+        )
+        return EXIT_SOLVER_FAILED
+    for label, r in zip(cmp.labels, cmp.results):
+        if r.failure:
+            cmp.notes.append(f"warning: {label}: the solver failed {r.failure}; later values NaN")
     for note in cmp.notes:
         print(f"cmlsim compare: {note}", file=sys.stderr)
     formats = scenarios[0].formats or ("png", "pdf")
@@ -193,7 +328,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         out = write_comparison(
             cmp,
             results_root=args.results,
-            name=args.name,
+            name=name,
             overwrite=args.overwrite,
             figure=not args.no_figure,
             formats=formats,
@@ -203,9 +338,11 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         return EXIT_CANNOT_WRITE
     print(
         f"{len(scenarios)} scenarios, same patient parameters as declared, common seed "
-        f"{cmp.seed} (qPCR noise: common random numbers); {elapsed * 1e3:.0f} ms"
+        f"{cmp.seed} (qPCR noise: common random numbers); {_duration(elapsed)}"
     )
     print(format_table(cmp.results, cmp.labels))
+    if seen.compiled:
+        print(_compiled_line(seen).strip())
     print(f"results: {out}")
     return 0
 
@@ -214,6 +351,9 @@ def _cmd_cohort(args: argparse.Namespace) -> int:
     """``cmlsim cohort SCENARIO``: a virtual cohort through a trial design."""
     from sim.scenario import ScenarioError, load
 
+    code = _check_results("cmlsim cohort", args.results)
+    if code:
+        return code
     try:
         sc = load(args.scenario)
     except ScenarioError as exc:
@@ -226,9 +366,19 @@ def _cmd_cohort(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_BAD_INPUT
-    if args.size is not None and args.size < 1:
-        print(f"cmlsim cohort: --size must be >= 1, got {args.size}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    every = sc.cohort.trajectory_every
+    if args.size is not None and every is not None:
+        from sim.scenario import MAX_COHORT_POINTS
+
+        points = args.size * (sc.horizon / every + 1)
+        if points > MAX_COHORT_POINTS:
+            print(
+                f"cmlsim cohort: --size {args.size:,} with [cohort] trajectory_every gives "
+                f"{points:,.0f} trajectory points, expected at most {MAX_COHORT_POINTS:,} (a "
+                "smaller --size or a coarser trajectory_every)",
+                file=sys.stderr,
+            )
+            return EXIT_BAD_INPUT
     if args.threads is not None and args.threads < 1:
         print(f"cmlsim cohort: --threads must be >= 1, got {args.threads}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -241,11 +391,28 @@ def _cmd_cohort(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_BAD_INPUT
+    code = _check_results("cmlsim cohort", args.results, sc.name)
+    if code:
+        return code
     from sim.cohort import run_cohort, tfr_fractions, write_cohort
+    from sim.engines import jit
 
-    t0 = time.perf_counter()
-    res = run_cohort(sc, size=args.size, threads=args.threads, progress=not args.quiet)
-    elapsed = time.perf_counter() - t0
+    with _computing("cmlsim cohort") as seen:
+        jit_before, t0 = jit.seconds(), time.perf_counter()
+        res = run_cohort(sc, size=args.size, threads=args.threads, progress=not args.quiet)
+        elapsed = time.perf_counter() - t0 - (jit.seconds() - jit_before)
+    failed = res.outcomes["patient"][res.outcomes["solver_failures"] > 0].tolist()
+    if failed and not args.keep_failed:
+        from sim.results import abridge
+
+        ids = ", ".join(str(j) for j in failed[:5]) + (", ..." if len(failed) > 5 else "")
+        print(
+            f"cmlsim cohort: {abridge(args.scenario, 80)} (seed {sc.seed}): the solver failed for "
+            f"{len(failed)} of {len(res.outcomes)} patients (patient {ids}); nothing written "
+            "(--keep-failed writes the results anyway, with the column solver_failures)",
+            file=sys.stderr,
+        )
+        return EXIT_SOLVER_FAILED
     try:
         out = write_cohort(res, results_root=args.results, overwrite=args.overwrite)
     except OSError as exc:
@@ -286,6 +453,8 @@ def _cmd_cohort(args: argparse.Namespace) -> int:
     if sc.engine != "ode":
         print(f"  {res.notes}")
     print(f"  runtime {elapsed:.2f} s ({res.runtime:.2f} s in the kernel)")
+    if seen.compiled:
+        print(_compiled_line(seen))
     print(f"  results: {out}")
     return 0
 
@@ -504,10 +673,36 @@ class _CohortSize(argparse.Action):
         setattr(namespace, self.dest, int(text))
 
 
+_KEEP_FAILED = "write the results even when the solver failed (flagged; exit code 0)"
+
+
+def package_version() -> str:
+    """The installed distribution's version (``importlib.metadata``), else ``sim.__version__``."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("cmlsim")
+    except metadata.PackageNotFoundError:  # run from a source tree that is not installed
+        import sim
+
+        return sim.__version__
+
+
+class _Version(argparse.Action):
+    """``--version``: the version is looked up only when asked for."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(f"cmlsim {package_version()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cmlsim",
         description="Simulate CML under TKI therapy with the immune system in the loop.",
+    )
+    parser.add_argument(
+        "--version", action=_Version, nargs=0, help="print the package version and exit"
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -516,6 +711,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results", help="results folder (default: results)")
     p.add_argument("--overwrite", action="store_true", help="replace results/<name>/ if it exists")
     p.add_argument("--no-figure", action="store_true", help="skip the figure")
+    p.add_argument(
+        "--seed", metavar="N", help="random seed (default: the scenario's; recorded with the run)"
+    )
+    p.add_argument("--keep-failed", action="store_true", help=_KEEP_FAILED)
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser(
@@ -529,9 +728,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--overwrite", action="store_true", help="replace results/<NAME>/ if it exists")
     p.add_argument(
-        "--seed", type=int, help="common random seed (default: the first scenario's seed)"
+        "--seed", metavar="N", help="common random seed (default: the first scenario's seed)"
     )
     p.add_argument("--no-figure", action="store_true", help="skip the figure")
+    p.add_argument("--keep-failed", action="store_true", help=_KEEP_FAILED)
     p.set_defaults(func=_cmd_compare)
 
     p = sub.add_parser(
@@ -548,17 +748,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace results/<name>/ if it exists")
     p.add_argument("--threads", type=int, help="numba threads (default: all)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--keep-failed", action="store_true", help=_KEEP_FAILED)
     p.set_defaults(func=_cmd_cohort)
 
     p = sub.add_parser(
         "plot", help="draw the figures of a results folder (run, compare, cohort or sweep)"
     )
     p.add_argument("result_dir", help="folder written by cmlsim run, compare, cohort or sweep")
+    from sim.plots.render import FIGURES, SWEEP_FIGURES
+
+    kinds = "; ".join(
+        f"{folder}: {', '.join(names)}"
+        for folder, names in {**FIGURES, "sweep": SWEEP_FIGURES}.items()
+    )
     p.add_argument(
         "--kind",
         action="append",
-        help="figure to draw (repeatable; default all for the folder): run: kinetics, immune, "
-        "trajectory; compare: comparison; cohort: km, swimmer, roc",
+        help=f"figure to draw (repeatable; default all for the folder): {kinds}",
     )
     p.add_argument("--style", default="nature", help="nature (default), blood or poster")
     p.add_argument(
@@ -618,8 +824,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except KeyboardInterrupt:
-        print("cmlsim: interrupted", file=sys.stderr)
-        return 130
+        print(f"cmlsim {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0
 

@@ -146,6 +146,12 @@ class RunResult:
     interventions : list of dict
         One per scenario intervention: ``name``, ``kind``, ``anchor``, ``start`` (days; NaN when
         its anchor never happened: not given), ``doses`` (given), ``last_dose``, ``every``.
+    failure : str
+        Empty for a good run; when the solver failed, when it did (e.g. ``"between day 84 and
+        day 91"``): the outputs after that are NaN. Stored as the attribute ``solver_failure``.
+    timings : dict of str to float
+        Wall times of this process, seconds (``kernel``: the solver, numba's loading and
+        compiling excluded). Not stored: they describe the machine, not the run.
     """
 
     name: str
@@ -161,6 +167,8 @@ class RunResult:
     stats: dict[str, int]
     provenance: dict[str, str]
     interventions: list[dict] = dataclasses.field(default_factory=list)
+    failure: str = ""
+    timings: dict[str, float] = dataclasses.field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         self.params = np.asarray(self.params, dtype=np.float64)
@@ -343,7 +351,8 @@ def to_dataset(result: RunResult) -> xr.Dataset:
         - ``tki_start``, ``tki_end``, ``tki_dose_fraction`` ``(patient, tki_period)``.
 
         Every variable and coordinate has ``units`` and ``long_name``; time is in days. The
-        attributes hold ``name``, ``model`` and the provenance (strings only).
+        attributes hold ``name``, ``model`` and the provenance (strings only), and
+        ``solver_failure`` when the solver failed (see :attr:`RunResult.failure`).
     """
     import xarray as xr
 
@@ -434,6 +443,8 @@ def to_dataset(result: RunResult) -> xr.Dataset:
         "model": m.name,
         **{k: str(v) for k, v in result.provenance.items() if k not in ("name", "model")},
     }
+    if result.failure:
+        attrs["solver_failure"] = f"the solver failed {result.failure}; later outputs are NaN"
     return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
@@ -482,7 +493,13 @@ def from_dataset(ds: xr.Dataset, patient: int = 0) -> RunResult:
         )
         if np.isfinite(s)
     ]
-    prov = {k: str(v) for k, v in ds.attrs.items() if k not in ("title", "name", "model")}
+    prov = {
+        k: str(v)
+        for k, v in ds.attrs.items()
+        if k not in ("title", "name", "model", "solver_failure")
+    }
+    failure = str(ds.attrs.get("solver_failure", ""))
+    failure = failure.removeprefix("the solver failed ").removesuffix("; later outputs are NaN")
     return RunResult(
         name=str(ds.attrs["name"]),
         model=models.get(str(ds.attrs["model"])),
@@ -496,6 +513,7 @@ def from_dataset(ds: xr.Dataset, patient: int = 0) -> RunResult:
         tki_periods=periods,
         stats=stats,
         provenance=prov,
+        failure=failure,
     )
 
 
@@ -605,6 +623,70 @@ def _claim(tmp: Path, root: Path, name: str, overwrite: bool) -> Path:
                 if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
                     raise
         k += 1
+
+
+def abridge(text: str, limit: int = 60) -> str:
+    """``text`` as it is when short, else its beginning, ``...`` and its length in characters."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 20]}... ({len(text):,} characters)"
+
+
+def check_writable(results_root: str | os.PathLike, name: str | None = None) -> None:
+    """Check, before anything is computed, that ``<results_root>/<name>/`` can be written.
+
+    Parameters
+    ----------
+    results_root : path
+        The parent folder; it may not exist yet (then its nearest existing ancestor must allow
+        creating it).
+    name : str, optional
+        The results folder's name (None: check the root only, e.g. before the scenario that
+        names the folder is read).
+
+    Raises
+    ------
+    ValueError
+        ``name`` cannot be a folder name: characters other than letters, digits, ``_``, ``-``
+        and ``.``, a leading ``.``, or more bytes than the file system allows in a name once
+        the hidden temporary folder's affixes are added (see :func:`write_run`).
+    OSError
+        ``results_root`` cannot be created, is not a folder, or a folder cannot be created in
+        it (permissions, read-only file system, ...).
+
+    Notes
+    -----
+    Missing folders are not created: their nearest existing ancestor must be a folder in which
+    a folder can be created. The check creates an empty hidden folder there and removes it.
+    """
+    if name is not None and not _NAME_RE.fullmatch(name):
+        raise ValueError(
+            f"results name {abridge(name)!r} cannot be a folder name: expected letters, digits, "
+            "'_', '-' and '.', not starting with '.'"
+        )
+    root = Path(results_root)
+    missing = []
+    existing = root
+    while not (existing.exists() or existing.is_symlink()) and existing.parent != existing:
+        missing.append(existing.name)
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(existing))
+    try:
+        name_max = os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # no pathconf (Windows), unknown name
+        name_max = 255
+    for part in missing:
+        if len(part.encode()) > name_max:
+            raise OSError(errno.ENAMETOOLONG, "file name too long", abridge(part))
+    affixes = len(".") + len(".tmp-") + 8  # the temporary folder's name around <name>
+    if name is not None and len(name.encode()) + affixes > name_max:
+        raise ValueError(
+            f"results name {abridge(name)!r} is {len(name.encode()):,} bytes long; a results "
+            f"folder name can have at most {name_max - affixes} bytes here (the file system "
+            f"allows {name_max} per name, and the temporary folder adds {affixes})"
+        )
+    _make_temp_dir(existing, "cmlsim" if name is None else name).rmdir()
 
 
 def write_run(

@@ -9,6 +9,7 @@ as a :class:`sim.results.RunResult`.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -240,11 +241,18 @@ def simulate(model_name: str, params: np.ndarray, sched: np.ndarray, proto: np.n
     :func:`compile_schedule` and :func:`compile_protocol`; ``options`` are those of
     :func:`kernel_arguments` (qpcr, seed, rtol, atol, t_out, y0, iv). Returns a dict with
     ``t, y, drive, visits, events, summary, stats, y0, interventions``; visits and events are
-    trimmed to what happened.
+    trimmed to what happened. ``seconds`` is the kernel call's wall time; numba loads or compiles
+    the kernel before it (:func:`sim.engines.jit.ensure_compiled`), untimed.
     """
+    from sim.engines import jit
+
     a = kernel_arguments(model_name, params, sched, proto, **options)
     kern = binding.kernels(models.get(model_name))
-    kern.simulate_one(*(a[name] for name, _ in KERNEL_ARGUMENTS))
+    args = [a[name] for name, _ in KERNEL_ARGUMENTS]
+    jit.ensure_compiled(kern.simulate_one, args)
+    jit_before, start = jit.seconds(), time.perf_counter()
+    kern.simulate_one(*args)
+    seconds = time.perf_counter() - start - (jit.seconds() - jit_before)
     stats = a["stats"]
     return {
         "t": a["t_out"],
@@ -256,6 +264,7 @@ def simulate(model_name: str, params: np.ndarray, sched: np.ndarray, proto: np.n
         "stats": stats,
         "y0": a["y0"],
         "interventions": a["iv_out"],
+        "seconds": seconds,
     }
 
 
@@ -345,6 +354,7 @@ def run_scenario(sc: Scenario) -> RunResult:
         readout = importlib.import_module(model.module).readout
         bcr = np.array([readout(row, p) for row in raw["y"]])
     summary = summary_dict(sc.model, raw["summary"], raw["stats"])
+    stats = stats_dict(raw["stats"])
     if "x0_cap" in model.params:
         summary["x0_capped"] = float(raw["y0"][0] >= p[model.params.index("x0_cap")])
     return RunResult(
@@ -358,10 +368,38 @@ def run_scenario(sc: Scenario) -> RunResult:
         visits=visits_dict(raw["visits"]),
         summary=summary,
         tki_periods=tki_periods(raw["events"], sc.horizon),
-        stats=stats_dict(raw["stats"]),
+        stats=stats,
         provenance=provenance(sc.text, sc.seed, sc.engine),
         interventions=interventions_list(getattr(sc, "interventions", ()), raw["interventions"]),
+        failure=describe_failure(raw["t"], raw["y"]) if stats["failures"] else "",
+        timings={"kernel": raw["seconds"]},
     )
+
+
+def describe_failure(t: np.ndarray, y: np.ndarray) -> str:
+    """When a failed run stopped, from its output grid: the outputs it never reached are NaN.
+
+    Parameters
+    ----------
+    t : ndarray, shape (n_t,)
+        Output times, days.
+    y : ndarray, shape (n_t, n_state)
+        States at the output times.
+
+    Returns
+    -------
+    str
+        ``"at day 0 (the state at diagnosis is not finite)"`` when no output was reached,
+        ``"between day 84 and day 91"`` between the last output reached and the next, or
+        ``"after day 3650 (the last output)"``.
+    """
+    reached = np.flatnonzero(np.all(np.isfinite(y), axis=1))
+    if reached.size == 0:
+        return "at day 0 (the state at diagnosis is not finite)"
+    last = int(reached[-1])
+    if last + 1 < len(t):
+        return f"between day {t[last]:.6g} and day {t[last + 1]:.6g}"
+    return f"after day {t[last]:.6g} (the last output)"
 
 
 def interventions_list(specs: Sequence, iv_out: np.ndarray) -> list[dict]:

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from numba import njit
 
 import sim
 from sim import models
@@ -576,3 +577,357 @@ def test_console_script_runs_a_scenario(tmp_path):
     assert sorted(p.name for p in root.iterdir()) == ["hahnel-patient-6"]
     check_run_dir(run_dir, REPEAT_SCENARIO, load(REPEAT_SCENARIO).formats)
     check_printed_summary(proc.stdout, REPEAT_SCENARIO, run_dir)
+
+
+# ---------------------------------------------------------------------------------------------
+# --version, --seed, plot --help
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    out, err = capsys.readouterr()
+    assert out == f"cmlsim {importlib.metadata.version('cmlsim')}\n"
+    assert err == ""
+
+
+def test_run_seed_overrides_the_scenario_seed(tmp_path, capsys):
+    root = tmp_path / "results"
+    code, out, err = cli(capsys, "run", REPEAT_SCENARIO, "--results", root, "--no-figure",
+                         "--seed", 7)  # fmt: skip
+    assert code == 0, err
+    assert "seed 7" in out.splitlines()[0]
+    run_dir = root / "hahnel-patient-6"
+    with xr.open_dataset(run_dir / "trajectory.nc", decode_timedelta=False) as ds:
+        assert ds.attrs["seed"] == "7"
+    assert int(pd.read_csv(run_dir / "summary.csv")["seed"].iloc[0]) == 7
+    text = (run_dir / "scenario.toml").read_text(encoding="utf-8")
+    first, rest = text.split("\n", 1)
+    assert first == "# cmlsim run --seed 7: run with seed = 7, not the seed below"
+    assert rest == REPEAT_SCENARIO.read_text(encoding="utf-8")
+    # the seed is what changed: the same scenario with seed = 7 in the file runs the same
+    with_seed = tmp_path / "seed7.toml"
+    with_seed.write_text(re.sub(r"(?m)^seed = \d+", "seed = 7", rest), encoding="utf-8")
+    code, _, err = cli(capsys, "run", with_seed, "--results", tmp_path / "b", "--no-figure")
+    assert code == 0, err
+    a = pd.read_csv(run_dir / "visits.csv")
+    b = pd.read_csv(tmp_path / "b" / "hahnel-patient-6" / "visits.csv")
+    pd.testing.assert_frame_equal(a, b)
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**64), "1" * 5000, "1.5", "٥"])
+def test_run_seed_out_of_range(seed, tmp_path, capsys):
+    code, out, err = cli(capsys, "run", REPEAT_SCENARIO, "--results", tmp_path / "r", "--seed",
+                         seed)  # fmt: skip
+    assert code == 2
+    assert out == ""
+    assert len(err.splitlines()) == 1 and len(err) <= 300, err
+    assert err.startswith("cmlsim run: --seed must be an integer from 0 to 2**64 - 1")
+    assert not (tmp_path / "r").exists()
+
+
+def test_plot_help_lists_every_figure_kind(capsys):
+    from sim.plots.render import FIGURES, SWEEP_FIGURES
+
+    with pytest.raises(SystemExit) as exc:
+        main(["plot", "--help"])
+    assert exc.value.code == 0
+    out = " ".join(capsys.readouterr()[0].split())  # argparse wraps lines
+    for folder, kinds in {**FIGURES, "sweep": SWEEP_FIGURES}.items():
+        assert f"{folder}: {', '.join(kinds)}" in out
+
+
+# ---------------------------------------------------------------------------------------------
+# results folders checked before computing
+
+COHORT_SCENARIO = REPO / "scenarios" / "cohort-euro-ski.toml"
+COMPARED = [REPO / "scenarios" / "imatinib-eln-stop.toml", REPEAT_SCENARIO]
+
+
+def _argv(command: str, root: Path, *extra: object) -> list[object]:
+    if command == "run":
+        return ["run", REPEAT_SCENARIO, "--results", root, "--no-figure", *extra]
+    if command == "cohort":
+        return ["cohort", COHORT_SCENARIO, "--size", 10, "--results", root, "--quiet", *extra]
+    return ["compare", *COMPARED, "--results", root, "--no-figure", *extra]
+
+
+@pytest.fixture
+def no_compute(monkeypatch):
+    """Make any computation fail the test: the command must stop before it."""
+
+    def compute(*args, **kwargs):
+        raise AssertionError("computed before checking the results folder")
+
+    import sim.cohort
+    import sim.compare
+    import sim.run
+
+    monkeypatch.setattr(sim.run, "run_scenario", compute)
+    monkeypatch.setattr(sim.cohort, "run_cohort", compute)
+    monkeypatch.setattr(sim.compare, "run_comparison", compute)
+
+
+@pytest.mark.parametrize("command", ["run", "cohort", "compare"])
+@pytest.mark.parametrize("where", ["file", "below-a-file", "proc"])
+def test_unwritable_results_fail_before_computing(command, where, tmp_path, capsys, no_compute):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file\n")
+    root = {"file": blocker, "below-a-file": blocker / "results", "proc": Path("/proc/cmlsim")}
+    code, out, err = cli(capsys, *_argv(command, root[where]))
+    assert code == 1
+    assert out == ""
+    assert len(err.splitlines()) == 1 and len(err) <= 300, err
+    assert err.startswith(f"cmlsim {command}: cannot write results under {root[where]}: ")
+    assert blocker.read_text() == "a file\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker"]
+
+
+@pytest.mark.parametrize("command", ["run", "cohort", "compare"])
+def test_results_name_too_long_fails_before_computing(command, tmp_path, capsys, no_compute):
+    root = tmp_path / "results"
+    name = "n" * 242  # the hidden temporary folder .<name>.tmp-XXXXXXXX would exceed 255 bytes
+    if command == "compare":
+        argv = _argv(command, root, "--name", name)
+    else:
+        source = REPEAT_SCENARIO if command == "run" else COHORT_SCENARIO
+        path = tmp_path / "long.toml"
+        text = source.read_text(encoding="utf-8")
+        path.write_text(re.sub(r'(?m)^name = ".*"', f'name = "{name}"', text), encoding="utf-8")
+        argv = [command, path, *_argv(command, root)[2:]]
+    code, out, err = cli(capsys, *argv)
+    if code == 2 and "results name" not in err:  # the scenario reader caught it first
+        assert len(err.splitlines()) == 1 and len(err) <= 300, err
+        return
+    assert code == 2
+    assert out == ""
+    assert len(err.splitlines()) == 1 and len(err) <= 300, err
+    assert "is 242 bytes long; a results folder name can have at most 241 bytes" in err
+    assert not root.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# a failed solve is an error
+
+
+@pytest.fixture
+def failing_patient(monkeypatch):
+    """Patients whose state at diagnosis is NaN (the kernel then reports a failure at day 0),
+    chosen by a predicate on the call number (run, compare) or patient index (cohort)."""
+    import sim.cohort
+    import sim.run
+
+    choice = {"fail": lambda k: True}
+    calls = []
+    kernel_arguments = sim.run.kernel_arguments
+    initial_states = sim.cohort._initial_states
+
+    def nan_start(*args, **kwargs):
+        a = kernel_arguments(*args, **kwargs)
+        calls.append(1)
+        if choice["fail"](len(calls) - 1):
+            a["y0"] = np.full_like(a["y0"], np.nan)
+        return a
+
+    def nan_starts(model, P):
+        y0 = initial_states(model, P)
+        bad = [j for j in range(len(y0)) if choice["fail"](j)]
+        y0[bad] = np.nan
+        return y0
+
+    monkeypatch.setattr(sim.run, "kernel_arguments", nan_start)
+    monkeypatch.setattr(sim.cohort, "_initial_states", nan_starts)
+    return choice
+
+
+@pytest.mark.parametrize("command", ["run", "compare"])
+def test_solver_failure_exits_1_and_writes_nothing(command, tmp_path, capsys, failing_patient):
+    failing_patient["fail"] = lambda k: k == 1 if command == "compare" else True
+    root = tmp_path / "results"
+    code, out, err = cli(capsys, *_argv(command, root))
+    assert code == 1
+    assert out == ""
+    assert len(err.splitlines()) == 1 and len(err) <= 300, err
+    failed = REPEAT_SCENARIO if command == "run" else COMPARED[1]
+    assert err.startswith(f"cmlsim {command}: {failed} (seed ")
+    assert "the solver failed at day 0 (the state at diagnosis is not finite)" in err
+    assert "nothing written" in err
+    assert not root.exists()
+
+
+def test_solver_failure_kept_when_asked(tmp_path, capsys, failing_patient):
+    root = tmp_path / "results"
+    code, out, err = cli(capsys, *_argv("run", root, "--keep-failed"))
+    assert code == 0, err
+    assert "warning: the solver failed at day 0" in out
+    with xr.open_dataset(root / "hahnel-patient-6" / "trajectory.nc") as ds:
+        assert ds.attrs["solver_failure"].startswith("the solver failed at day 0")
+        assert int(ds["solver_failures"].values[0]) > 0
+
+
+def test_solver_failure_in_the_middle_of_a_run(tmp_path, capsys, monkeypatch):
+    """A therapy that starts at 1e-300 days: the first step cannot reach it (step size
+    underflow) after the output at day 0."""
+    import sim.run
+    from sim.engines import ode
+
+    kernel_arguments = sim.run.kernel_arguments
+
+    def tiny_start(*args, **kwargs):
+        a = kernel_arguments(*args, **kwargs)
+        a["sched"][0, ode.SCH_START] = 1e-300
+        return a
+
+    monkeypatch.setattr(sim.run, "kernel_arguments", tiny_start)
+    code, _, err = cli(capsys, *_argv("run", tmp_path / "results"))
+    assert code == 1
+    assert "the solver failed between day 0 and day 7;" in err
+
+
+def test_cohort_solver_failures_name_the_patients(tmp_path, capsys, failing_patient):
+    failing_patient["fail"] = lambda j: j in (2, 3, 5, 7, 8, 9)
+    root = tmp_path / "results"
+    code, out, err = cli(capsys, *_argv("cohort", root))
+    assert code == 1
+    assert out == ""
+    assert len(err.splitlines()) == 1 and len(err) <= 300, err
+    assert "the solver failed for 6 of 10 patients (patient 2, 3, 5, 7, 8, ...)" in err
+    assert not root.exists()
+    code, out, err = cli(capsys, *_argv("cohort", root, "--keep-failed"))
+    assert code == 0, err
+    assert "warning: 6 patients with solver failures" in out
+    table = pd.read_csv(root / "cohort-euro-ski" / "outcomes.csv")
+    assert (table["solver_failures"] > 0).tolist() == [j in (2, 3, 5, 7, 8, 9) for j in range(10)]
+
+
+# ---------------------------------------------------------------------------------------------
+# first compile and timings
+
+
+def test_first_compile_is_announced_and_left_out_of_the_times(tmp_path, capsys, monkeypatch):
+    """A function compiled inside the run (as the kernels are on a fresh machine)."""
+    import sim.run
+
+    run_scenario = sim.run.run_scenario
+
+    def with_a_compile(sc):
+        @njit
+        def first_use(x):
+            return x + 1.0
+
+        first_use(1.0)
+        return run_scenario(sc)
+
+    monkeypatch.setattr(sim.run, "run_scenario", with_a_compile)
+    code, out, err = cli(capsys, *_argv("run", tmp_path / "results"))
+    assert code == 0, err
+    assert err == "cmlsim run: compiling numba functions (first run only)...\n"
+    assert re.search(r"\n  first run: [0-9.]+ s compiling numba kernels, not counted above", out)
+
+
+def test_no_compile_line_when_cached(tmp_path, capsys):
+    cli(capsys, *_argv("run", tmp_path / "a"))  # compiled or loaded here, if not before
+    code, out, err = cli(capsys, *_argv("run", tmp_path / "b"))
+    assert code == 0, err
+    assert "first run" not in out and err == ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Ctrl-C
+
+#: How long a command may take to end after SIGINT (margin for a loaded 2-core machine).
+STOP_WITHIN_S = 2.0
+
+_SPIN_CLI = """
+import sys
+import numpy as np
+from numba import njit
+import sim.cohort, sim.compare, sim.run
+
+@njit
+def spin(n):  # a xorshift walk: no closed form, so the loop really runs n times
+    x = np.uint64(88172645463325252)
+    for _ in range(n):
+        x ^= x << np.uint64(13)
+        x ^= x >> np.uint64(7)
+        x ^= x << np.uint64(17)
+    return x
+
+def forever(*args, **kwargs):
+    print("computing", file=sys.stderr, flush=True)
+    spin(10**15)
+
+spin(10)
+sim.run.run_scenario = sim.cohort.run_cohort = sim.compare.run_comparison = forever
+from sim.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _interrupt(argv: list[object], marker: str) -> tuple[int, str, float]:
+    """Start ``argv``, send SIGINT once ``marker`` is on its stderr: (exit code, stderr,
+    seconds from the signal to the exit)."""
+    import signal
+    import threading
+    import time
+
+    proc = subprocess.Popen([str(a) for a in argv], stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True, cwd=REPO)  # fmt: skip
+    seen, ready = [], threading.Event()
+
+    def read() -> None:
+        assert proc.stderr is not None
+        while chunk := proc.stderr.read(1):
+            seen.append(chunk)
+            if marker in "".join(seen[-200:]):
+                ready.set()
+        ready.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert ready.wait(600), "the command never started computing"
+        time.sleep(0.5)  # into the kernel (or its first compile)
+        assert proc.poll() is None, "".join(seen)
+        start = time.perf_counter()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=STOP_WITHIN_S)
+        took = time.perf_counter() - start
+    finally:
+        proc.kill()
+        proc.wait()
+    reader.join(5)
+    return proc.returncode, "".join(seen), took
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("command", ["run", "cohort", "compare"])
+def test_sigint_stops_a_kernel_within_2_s(command, tmp_path):
+    root = tmp_path / "results"
+    argv = [sys.executable, "-c", _SPIN_CLI, *_argv(command, root)]
+    code, err, took = _interrupt(argv, "computing\n")
+    assert code == 130
+    assert err.endswith(f"computing\ncmlsim {command}: interrupted\n"), err
+    assert took < STOP_WITHIN_S
+    assert not root.exists()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigint_stops_a_stochastic_cohort_within_2_s(tmp_path):
+    """End to end: 2,000 jump-process patients at full cell scale are one kernel call of many
+    minutes (or its first compile); the progress bar appears just before it."""
+    path = tmp_path / "long.toml"
+    lines = (
+        "[scenario]", 'name = "long"', 'engine = "stochastic"', 'horizon = "10y"', "seed = 3",
+        "", "[engine]", "cell_scale = 1", "", "[cohort]", "size = 2000", *_TKI, 'end = "1y"',
+        "", "[protocol]", 'restart = "never"',
+    )  # fmt: skip
+    path.write_text(_doc(*lines), encoding="utf-8")
+    root = tmp_path / "results"
+    argv = [_console_script(), "cohort", path, "--results", root]
+    code, err, took = _interrupt(argv, "0/2000")
+    assert code == 130
+    assert err.endswith("cmlsim cohort: interrupted\n"), err
+    assert took < STOP_WITHIN_S
+    assert not root.exists()
