@@ -54,8 +54,8 @@ JOBS: tuple[tuple[list[str], dict[str, str]], ...] = (
     (
         ["cmlsim", "sweep", "scenarios/sweep-sobol-tfr.toml", "--quiet"],
         {
-            "sweep-sobol-tfr/figures/phase.png": "sweep-sobol-tfr-phase.png",
-            "sweep-sobol-tfr/figures/indices.png": "sweep-sobol-tfr-indices.png",
+            "sweep-sobol-tfr/phase.png": "sweep-sobol-tfr-phase.png",
+            "sweep-sobol-tfr/indices.png": "sweep-sobol-tfr-indices.png",
         },
     ),
     (
