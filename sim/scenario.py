@@ -1170,16 +1170,6 @@ def _duration(value: object, *, positive: bool = True) -> float:
     return d
 
 
-def _sweep_every(value: object) -> float:
-    """A [sweep] trajectory interval: as :func:`_duration`, but a plain number is days."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return _duration(value)
-    d = _number(value, 'a duration > 0 (e.g. "3mo"), or a number of days')
-    if not TIME_RESOLUTION <= d <= MAX_HORIZON:
-        raise UnitError(_show(value), "a duration from 1min to 200y")
-    return d
-
-
 def _offset(value: object) -> float:
     """A signed duration (an offset from an anchor): 0 or from :data:`TIME_RESOLUTION` to
     :data:`MAX_HORIZON` either way."""
@@ -2902,9 +2892,7 @@ class _Reader:
             )
         second = self.get(tab, k, "second_order", _boolean, True)
         chunk = self.get(tab, k, "chunk", lambda v: _integer(v, 1, 1_000_000), None)
-        # like the ranges of [sweep.params], a plain number here is in days (sim.sweep writes
-        # the sections it builds that way)
-        every = self.get(tab, k, "trajectory_every", _sweep_every, None)
+        every = self.get(tab, k, "trajectory_every", _duration, None)
         base = sd.Base.from_doc(doc, spec, therapy, protocol, interventions, head["horizon"])
         params, keys = self.sweep_params(tab.get("params", _MISSING), base, design)
         if design == "sobol" and second and len(params) < 2:

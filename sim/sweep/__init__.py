@@ -144,7 +144,7 @@ def in_text(sc: Scenario) -> Scenario:
         opts["chunk"] = sw.chunk
     opts["outputs"] = list(sw.outputs)
     if sw.trajectory_every is not None:
-        opts["trajectory_every"] = sw.trajectory_every
+        opts["trajectory_every"] = f"{sw.trajectory_every!r}d"
     if sw.phase:
         opts["phase"] = list(sw.phase)
     params = {}
