@@ -586,11 +586,26 @@ class _Dask:
         return f"Dask, {self.workers} workers ({where})"
 
     def close(self, stop: bool = False) -> None:
+        if stop and self.cluster is not None:
+            # interrupted or failed: the local workers are killed at once instead of being shut
+            # down gracefully, which takes seconds; an external scheduler's workers are not ours
+            _kill_children()
         if self.client is not None:
-            self.client.close()
+            self.client.close(timeout=2 if stop else None)
         if self.cluster is not None:
-            self.cluster.close()
+            self.cluster.close(timeout=2 if stop else None)
         self.client = self.cluster = None
+
+
+def _kill_children() -> None:
+    """SIGKILL the descendant processes of this one but multiprocessing's resource tracker,
+    which cleans up after them (psutil comes with distributed)."""
+    import psutil
+
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if not any("resource_tracker" in part for part in child.cmdline()):
+                child.kill()
 
 
 def _ignoring_sigint(start: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -146,11 +146,15 @@ def test_sigkill_of_the_main_process_leaves_no_process(tmp_path):
         kill_session(proc)
 
 
-@pytest.mark.parametrize("group", [True, False], ids=["ctrl-c", "main-only"])
-def test_sigint_stops_the_sweep_within_2_s_with_a_resume_command(tmp_path, group):
+@pytest.mark.parametrize(
+    ("group", "executor"),
+    [(True, "processes"), (False, "processes"), (True, "dask")],
+    ids=["ctrl-c", "main-only", "ctrl-c-dask"],
+)
+def test_sigint_stops_the_sweep_within_2_s_with_a_resume_command(tmp_path, group, executor):
     root = tmp_path / "my results"  # a folder the resume command has to quote
     path = write(tmp_path, "t-int", **LONG)
-    proc = start(path, root)
+    proc = start(path, root, "--executor", executor)
     out = root / "t-int"
     try:
         children = running(proc, out)
@@ -174,6 +178,8 @@ def test_sigint_stops_the_sweep_within_2_s_with_a_resume_command(tmp_path, group
     assert opts[opts.index("--results") + 1] == str(root)
     assert opts[opts.index("--workers") + 1] == "2"
     assert "--quiet" in opts and "--no-figure" in opts
+    # an option given at its default value may be left out
+    assert executor == "processes" or opts[opts.index("--executor") + 1] == executor
     # stopped amid the sweep, its lock free: --resume takes it from there
     recs = markers(out)
     assert 0 < len(recs) < LONG["n"] // LONG["chunk"]
