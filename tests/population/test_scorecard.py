@@ -120,14 +120,16 @@ def test_at_visit_reads_the_landmark_visit_only():
             [(3 * M, 20.0, 0), (6 * M, 0.05, 3), (9 * M, 0.5, 0), (12 * M, 0.08, 3)],  # MMR at 12
             [(3 * M, 5.0, 0), (6 * M, 0.05, 3), (9 * M, 0.05, 3), (12 * M, 0.2, 0)],  # lost at 12
             [(3 * M, 8.0, 0), (6 * M, 0.0, 4), (9 * M, 0.01, 4)],  # no 12-month visit: left out
+            [(3 * M, 20.0, 0), (6 * M, 5.0, 0), (12 * M, 0.5, 0), (15 * M, 0.05, 3)],  # MMR late
         ]
     )
     mmr12 = _target("mmr_12mo_imatinib_enestnd")
-    assert sc.at_visit(3, by_depth=True)(res, mmr12) == (0.5, 2)
-    # by 12 months: patient 2's MMR at 6 months counts, patient 3 has every visit before 12
-    assert sc.by_time(3, by_depth=True)(res, mmr12) == (1.0, 3)
+    assert sc.at_visit(3, by_depth=True)(res, mmr12) == (1 / 3, 3)
+    # by 12 months: patient 2's MMR at 6 months counts, patient 3's at 6 months too (every
+    # patient is in the denominator); patient 4's MMR at 15 months is too late
+    assert sc.by_time(3, by_depth=True)(res, mmr12) == (3 / 4, 4)
     le10 = _target("bcrabl_le10pct_3mo_imatinib_enestnd")
-    assert sc.at_visit(10.0, by_depth=False)(res, le10) == (2 / 3, 3)
+    assert sc.at_visit(10.0, by_depth=False)(res, le10) == (2 / 4, 4)
 
 
 def test_mrfs_is_undefined_without_a_stop(spirit):
