@@ -38,7 +38,11 @@ One sweep at a time writes into a store: ``run_sweep`` holds its lock
 Ctrl-C stops a sweep at once: the ``processes`` executor kills its workers amid their tasks,
 whose chunks have no marker yet and are computed again by ``--resume``. A main process killed
 by any signal takes its workers, multiprocessing's fork server and its resource tracker with it
-(:mod:`sim.sweep.lifeline`).
+(:mod:`sim.sweep.lifeline`); a Dask ``LocalCluster`` interrupted or failed has its workers killed
+rather than shut down gracefully.
+
+The three executors share one interface (``start``, ``ready``, ``run``, ``close``) and live here
+with the task plan and the run loop they serve, which is why the module passes 800 lines.
 """
 
 from __future__ import annotations
